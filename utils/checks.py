@@ -1,0 +1,152 @@
+"""Helpers that the notebooks' check cells call.
+
+Every check either prints one line starting with ✓ or raises an AssertionError whose message starts
+with ✗, names the check, says what is wrong and, where it can, the likely cause::
+
+    ✓ class_means: max rel. error 2e-08 (tol 1e-05)
+    ✗ class_means: expected shape (10, 28, 28), got (10, 784). Hint: keep the image dimensions.
+
+No helper here knows an exercise's answer: the notebook computes the expected value and passes it in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+ArrayLike = torch.Tensor | np.ndarray | float | int | Sequence[float]
+
+
+class CheckFailed(AssertionError):
+    """A failed check; its message says what is wrong and what to try."""
+
+
+def _as_numpy(x: ArrayLike) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().double().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def rel_error(got: ArrayLike, expected: ArrayLike, eps: float = 1e-8) -> float:
+    """Largest elementwise relative error max |got - expected| / max(eps, |got| + |expected|)."""
+    a, b = _as_numpy(got), _as_numpy(expected)
+    return float(np.max(np.abs(a - b) / np.maximum(eps, np.abs(a) + np.abs(b)), initial=0.0))
+
+
+def passed(name: str, detail: str = "") -> None:
+    """Print the one-line success message."""
+    print(f"✓ {name}" + (f": {detail}" if detail else ""))
+
+
+def fail(name: str, problem: str, hint: str = "") -> None:
+    """Raise the one-line failure message."""
+    raise CheckFailed(f"✗ {name}: {problem}" + (f" Hint: {hint}" if hint else ""))
+
+
+def check_type(name: str, got: object, expected_type: type | tuple[type, ...], hint: str = "") -> None:
+    """Fail unless `got` is an instance of `expected_type`."""
+    if not isinstance(got, expected_type):
+        names = expected_type.__name__ if isinstance(expected_type, type) else " or ".join(t.__name__ for t in expected_type)
+        fail(name, f"expected a {names}, got {type(got).__name__}.", hint or "did the function return the right object?")
+
+
+def check_shape(name: str, got: torch.Tensor | np.ndarray, expected_shape: Sequence[int], hint: str = "") -> None:
+    """Fail unless `got.shape == expected_shape`; the default hint spots sum-vs-mean and flatten mistakes."""
+    check_type(name, got, (torch.Tensor, np.ndarray))
+    got_shape, expected_shape = tuple(got.shape), tuple(expected_shape)
+    if got_shape == expected_shape:
+        return
+    if not hint:
+        if np.prod(got_shape) == np.prod(expected_shape):
+            hint = "same number of elements: reshape or keep the original dimensions."
+        elif len(got_shape) < len(expected_shape):
+            hint = "a dimension is missing: did you reduce (sum/mean) over one dimension too many?"
+        elif len(got_shape) > len(expected_shape):
+            hint = "an extra dimension: did you forget to reduce (sum/mean) over one dimension?"
+    fail(name, f"expected shape {expected_shape}, got {got_shape}.", hint)
+
+
+def check_dtype(name: str, got: torch.Tensor, expected: torch.dtype, hint: str = "") -> None:
+    """Fail unless the tensor has dtype `expected`."""
+    if got.dtype != expected:
+        fail(name, f"expected dtype {expected}, got {got.dtype}.", hint or f"convert with .to({expected}).")
+
+
+def check_finite(name: str, got: ArrayLike, hint: str = "") -> None:
+    """Fail if any element is NaN or infinite."""
+    arr = _as_numpy(got)
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.sum(~np.isfinite(arr)))
+        fail(name, f"{bad} value(s) are NaN or infinite.", hint or "a log of 0, a division by 0, or an exp that overflowed?")
+
+
+def _diagnose_scale(got: np.ndarray, expected: np.ndarray) -> str:
+    """Guess the usual reason two arrays of the same shape differ: sign, a constant factor, an offset."""
+    if np.allclose(got, -expected, rtol=1e-4, atol=1e-8) and np.any(expected != 0):
+        return "the sign is flipped."
+    nonzero = np.abs(expected) > 1e-12
+    if nonzero.any():
+        ratio = got[nonzero] / expected[nonzero]
+        r = float(np.median(ratio))
+        if np.allclose(ratio, r, rtol=1e-4) and abs(r - 1) > 1e-3:
+            return f"off by a constant factor of {r:.4g}: a sum where a mean was meant (or the reverse), or a missing ½?"
+    diff = got - expected
+    if np.allclose(diff, diff.flat[0], rtol=0, atol=1e-6 * (1 + np.abs(expected).max())) and abs(diff.flat[0]) > 1e-6:
+        return f"off by a constant {diff.flat[0]:.4g}: a missing or extra constant term?"
+    return ""
+
+
+def check_close(
+    name: str,
+    got: ArrayLike,
+    expected: ArrayLike,
+    *,
+    rtol: float = 1e-5,
+    atol: float = 1e-8,
+    hint: str = "",
+    show_expected: bool = True,
+) -> None:
+    """Fail unless `got` matches `expected` elementwise within rtol/atol; print ✓ with the max rel. error.
+
+    The failure message reports shape mismatches first, then a diagnosis (sign, constant factor, offset).
+    show_expected=False hides the expected values (hidden tests must not reveal answers).
+    """
+    if isinstance(expected, (torch.Tensor, np.ndarray)) and np.ndim(expected) > 0:
+        check_type(name, got, (torch.Tensor, np.ndarray), hint)
+        check_shape(name, got, tuple(expected.shape))
+    a, b = _as_numpy(got), _as_numpy(expected)
+    check_finite(name, a)
+    if np.allclose(a, b, rtol=rtol, atol=atol):
+        passed(name, f"max rel. error {rel_error(a, b):.1e} (tol {rtol:.0e})")
+        return
+    where = int(np.argmax(np.abs(a - b) - (atol + rtol * np.abs(b)))) if a.ndim else 0
+    detail = f"max rel. error {rel_error(a, b):.2e} exceeds tol {rtol:.0e}"
+    if show_expected:
+        detail += f" (at flat index {where}: got {a.flat[where]:.6g}, expected {b.flat[where]:.6g})"
+    diagnosis = _diagnose_scale(a, b)
+    fail(name, detail + ".", " ".join(s for s in (diagnosis, hint) if s))
+
+
+def check_between(name: str, value: float, low: float, high: float, hint: str = "") -> None:
+    """Fail unless low <= value <= high (e.g. a loss bound measured with a margin)."""
+    value = float(value)
+    if not np.isfinite(value):
+        fail(name, f"value is {value}.", hint or "a NaN loss usually means log(0) or a learning rate too high.")
+    if not low <= value <= high:
+        fail(name, f"{value:.4g} is outside [{low:.4g}, {high:.4g}].", hint)
+    passed(name, f"{value:.4g} in [{low:.4g}, {high:.4g}]")
+
+
+def match_variant(got: ArrayLike, variants: Mapping[str, ArrayLike], rtol: float = 1e-4) -> str | None:
+    """Name the first entry of `variants` (typical wrong answers computed on the same input) that `got` matches.
+
+    Used by checks to say *which* mistake was made, e.g. {"KL sign flipped": -kl, "mean over pixels": ...}.
+    """
+    a = _as_numpy(got)
+    for label, value in variants.items():
+        b = _as_numpy(value)
+        if a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=1e-8):
+            return label
+    return None

@@ -1,0 +1,188 @@
+"""Write the student notebooks (notebooks/) from the instructor notebooks (solutions/), the single source.
+
+    python -m utils.release                      # regenerate notebooks/ from solutions/
+    python -m utils.release --check              # exit 1 if notebooks/ is not what release would write
+    python -m utils.release --execute-solutions  # run solutions/ top to bottom in place, then release
+
+Markers (nbgrader-compatible), each on a line of its own:
+    ### BEGIN SOLUTION / ### END SOLUTION         code: replaced by `# YOUR CODE HERE` + `raise NotImplementedError(...)`;
+                                                 markdown: replaced by `YOUR ANSWER HERE`
+    ### BEGIN HIDDEN TESTS / ### END HIDDEN TESTS  removed from the student version
+Tags that release reads (cell metadata "tags"):
+    check         a graded check cell; needs-answer: a cell that uses an exercise's result.
+    Both, and every code cell with a solution region, get `raises-exception` in the student version, so nbval
+    runs the unanswered notebook top to bottom.
+Outputs, execution counts and widget state are cleared. solutions/ is never written (except by --execute-solutions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions"
+NOTEBOOKS = ROOT / "notebooks"
+
+BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+MARKER = re.compile(r"^(\s*)(### (?:BEGIN|END) (?:SOLUTION|HIDDEN TESTS))\s*$")
+STUB_CODE = ["# YOUR CODE HERE", "raise NotImplementedError({message})"]
+STUB_MARKDOWN = "YOUR ANSWER HERE"
+TAGS_THAT_RAISE = {"check", "needs-answer"}
+RAISES = "raises-exception"
+
+
+class MarkerError(ValueError):
+    """Unbalanced or nested markers; the message names the file, the cell and the line."""
+
+
+@dataclass
+class Region:
+    """A marked region in one cell: kind is 'solution' or 'hidden'; lines are 0-based, inclusive of markers."""
+
+    kind: str
+    start: int
+    end: int
+    indent: str
+
+
+def find_regions(source: str, where: str) -> list[Region]:
+    """Find the marked regions of one cell's source, or raise MarkerError for unbalanced/nested markers."""
+    regions, open_region = [], None
+    for i, line in enumerate(source.split("\n")):
+        m = MARKER.match(line)
+        if not m:
+            if any(marker in line for marker in (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN)):
+                raise MarkerError(f"{where}, line {i + 1}: a marker must stand alone on its line: {line.strip()!r}")
+            continue
+        indent, marker = m.groups()
+        kind = "solution" if marker.endswith("SOLUTION") else "hidden"
+        if marker.startswith("### BEGIN"):
+            if open_region is not None:
+                raise MarkerError(f"{where}, line {i + 1}: {marker!r} inside an open {open_region.kind} region "
+                                  f"(opened on line {open_region.start + 1}); regions cannot be nested.")
+            open_region = Region(kind, i, -1, indent)
+        else:
+            if open_region is None or open_region.kind != kind:
+                raise MarkerError(f"{where}, line {i + 1}: {marker!r} without a matching BEGIN.")
+            open_region.end = i
+            regions.append(open_region)
+            open_region = None
+    if open_region is not None:
+        raise MarkerError(f"{where}, line {open_region.start + 1}: {open_region.kind} region is never closed.")
+    return regions
+
+
+def _stub_lines(cell: dict, region: Region) -> list[str]:
+    if cell["cell_type"] == "markdown":
+        return [region.indent + STUB_MARKDOWN]
+    exercise = cell.get("metadata", {}).get("course", {}).get("exercise")
+    message = f'"Exercise {exercise}"' if exercise else ""
+    return [region.indent + line.format(message=message) for line in STUB_CODE]
+
+
+def student_cell(cell: dict, where: str) -> dict:
+    """The student version of one cell (a new dict; `cell` is not modified)."""
+    out = copy.deepcopy(cell)
+    lines = cell["source"].split("\n") if isinstance(cell["source"], str) else "".join(cell["source"]).split("\n")
+    regions = find_regions("\n".join(lines), where)
+    if regions and cell["cell_type"] not in ("code", "markdown"):
+        raise MarkerError(f"{where}: markers are only allowed in code and markdown cells.")
+    for region in reversed(regions):
+        replacement = [] if region.kind == "hidden" else _stub_lines(cell, region)
+        lines[region.start:region.end + 1] = replacement
+    out["source"] = "\n".join(lines).rstrip("\n") if regions else "\n".join(lines)
+    if cell["cell_type"] == "code":
+        out["outputs"], out["execution_count"] = [], None
+        tags = list(out.get("metadata", {}).get("tags", []))
+        has_solution = any(r.kind == "solution" for r in regions)
+        if (has_solution or TAGS_THAT_RAISE & set(tags)) and RAISES not in tags:
+            out.setdefault("metadata", {})["tags"] = tags + [RAISES]
+        out.get("metadata", {}).pop("execution", None)
+    return out
+
+
+def student_notebook(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """The student version of an instructor notebook."""
+    out = copy.deepcopy(nb)
+    out.cells = [nbformat.from_dict(student_cell(c, f"{name}, cell {i + 1}")) for i, c in enumerate(nb.cells)]
+    out.metadata.pop("widgets", None)
+    return out
+
+
+def render(nb: nbformat.NotebookNode) -> str:
+    """Serialize a notebook exactly as release writes it (stable key order and indentation)."""
+    return nbformat.writes(nb) + "\n"
+
+
+def release(solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS, check: bool = False) -> list[str]:
+    """Write (or, with check=True, only compare) the student version of every solutions/*.ipynb.
+
+    Returns the names that differ (check=True) or were written. Raises MarkerError before writing anything
+    if any notebook has bad markers.
+    """
+    sources = sorted(solutions.glob("*.ipynb"))
+    if not sources:
+        raise FileNotFoundError(f"No notebooks in {solutions}.")
+    rendered = {p.name: render(student_notebook(nbformat.read(p, as_version=4), f"{solutions.name}/{p.name}"))
+                for p in sources}
+    changed = []
+    notebooks.mkdir(exist_ok=True)
+    for name, text in rendered.items():
+        target = notebooks / name
+        if target.exists() and target.read_text(encoding="utf-8") == text:
+            continue
+        changed.append(name)
+        if not check:
+            tmp = target.with_name(target.name + ".part")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(target)
+    orphans = sorted(p.name for p in notebooks.glob("*.ipynb") if p.name not in rendered)
+    if orphans:
+        changed += [f"{name} (no source in {solutions.name}/)" for name in orphans]
+    return changed
+
+
+def execute_solutions(solutions: Path = SOLUTIONS, timeout: int = 600) -> None:
+    """Run each instructor notebook top to bottom in its folder and store its outputs in place."""
+    from nbclient import NotebookClient
+
+    for path in sorted(solutions.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(solutions)}}).execute()
+        nb.metadata.pop("widgets", None)  # widget state is large and not reproducible
+        path.write_text(render(nb), encoding="utf-8")
+        print(f"executed {path.name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 if notebooks/ is out of date")
+    parser.add_argument("--execute-solutions", action="store_true", help="execute solutions/ in place first")
+    args = parser.parse_args(argv)
+    try:
+        if args.execute_solutions:
+            execute_solutions()
+        changed = release(check=args.check)
+    except MarkerError as exc:
+        print(f"release stopped, nothing written: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        if changed:
+            print("notebooks/ is out of date (run `make release`; never edit notebooks/ by hand): " + ", ".join(changed))
+            return 1
+        print("notebooks/ is up to date.")
+        return 0
+    print("wrote " + (", ".join(changed) if changed else "nothing (already up to date)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
