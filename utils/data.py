@@ -202,7 +202,7 @@ def read_idx(path: Path | str) -> np.ndarray:
     expected = header + int(np.prod(shape))
     if len(raw) != expected:
         raise DataUnavailableError(f"{path} is truncated or padded: {len(raw)} bytes, expected {expected} for shape {shape}.")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()  # writable
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,70 @@
+"""The check helpers: they pass right answers and name the usual mistakes in wrong ones."""
+
+import numpy as np
+import pytest
+import torch
+
+from utils import checks
+
+
+def expected_values():
+    return torch.linspace(0.5, 3.0, 12).reshape(3, 4)
+
+
+def test_check_close_passes_and_prints(capsys):
+    e = expected_values()
+    checks.check_close("thing", e + 1e-9, e)
+    assert capsys.readouterr().out.startswith("✓ thing: max rel. error")
+
+
+@pytest.mark.parametrize(
+    ("wrong", "says"),
+    [
+        (lambda e: -e, "sign is flipped"),
+        (lambda e: e * 784, "constant factor of 784"),
+        (lambda e: e / 2, "constant factor of 0.5"),
+        (lambda e: e + 0.5 * np.log(2 * np.pi), "off by a constant 0.9189"),
+        (lambda e: e.reshape(12), "expected shape (3, 4), got (12,)"),
+        (lambda e: e.sum(1), "reduce (sum/mean) over one dimension too many"),
+        (lambda e: e[..., None].expand(3, 4, 5), "forget to reduce"),
+        (lambda e: e.log() * float("nan"), "NaN or infinite"),
+        (lambda e: [1.0, 2.0], "expected a Tensor or ndarray"),
+    ],
+)
+def test_check_close_names_the_mistake(wrong, says):
+    e = expected_values()
+    with pytest.raises(checks.CheckFailed) as info:
+        checks.check_close("thing", wrong(e), e)
+    message = str(info.value)
+    assert message.startswith("✗ thing:") and says in message, message
+
+
+def test_hidden_checks_do_not_reveal_expected_values():
+    e = expected_values()
+    got = e.clone()
+    got[1, 2] += 1.0
+    with pytest.raises(checks.CheckFailed) as info:
+        checks.check_close("hidden", got, e, show_expected=False)
+    assert f"{e[1, 2].item():.6g}" not in str(info.value)
+    with pytest.raises(checks.CheckFailed) as info:
+        checks.check_close("shown", got, e)
+    assert f"{e[1, 2].item():.6g}" in str(info.value)
+
+
+def test_check_between_and_dtype():
+    checks.check_between("loss", 95.0, 0, 100)
+    with pytest.raises(checks.CheckFailed, match="outside"):
+        checks.check_between("loss", 120.0, 0, 100)
+    with pytest.raises(checks.CheckFailed, match="NaN loss"):
+        checks.check_between("loss", float("nan"), 0, 100)
+    with pytest.raises(checks.CheckFailed, match="torch.float32"):
+        checks.check_dtype("x", torch.zeros(2, dtype=torch.float64), torch.float32)
+
+
+def test_rel_error_and_match_variant():
+    assert checks.rel_error([1.0, 2.0], [1.0, 2.0]) == 0.0
+    assert checks.rel_error([1.0], [3.0]) == pytest.approx(0.5)
+    e = expected_values()
+    variants = {"sum instead of mean": e * 12, "sign flipped": -e}
+    assert checks.match_variant(-e, variants) == "sign flipped"
+    assert checks.match_variant(e, variants) is None

@@ -1,0 +1,47 @@
+"""Every plotting helper draws headless, labels its axes and returns a Figure."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from utils import plot
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def labelled(fig: Figure) -> bool:
+    ax = fig.axes[0]
+    return bool(ax.get_xlabel() and ax.get_ylabel() and ax.get_title())
+
+
+def test_image_grid_with_labels():
+    fig = plot.image_grid(torch.rand(12, 1, 28, 28), labels=torch.arange(12) % 10, ncols=5, title="digits")
+    assert isinstance(fig, Figure) and len(fig.axes) == 15
+    assert fig.axes[0].get_title() == "0" and fig._suptitle.get_text() == "digits"
+    assert plot.image_grid(np.random.rand(3, 784)).axes[0].images[0].get_array().shape == (28, 28)
+
+
+def test_loss_curves_latent_manifold_variance():
+    fig = plot.loss_curves({"train_loss": [3, 2, 1], "eval_loss": [3.5, 2.5, 2], "seconds": [1, 1, 1]})
+    assert labelled(fig) and len(fig.axes[0].lines) == 2  # 'seconds' is not a loss
+    assert labelled(plot.latent_scatter(torch.randn(50, 2), torch.randint(0, 10, (50,))))
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        plot.latent_scatter(torch.randn(50, 3), torch.zeros(50))
+    fig = plot.manifold_grid(lambda z: torch.sigmoid(z.sum(1, keepdim=True).expand(-1, 784)), n=5)
+    assert labelled(fig) and fig.axes[0].images[0].get_array().shape == (140, 140)
+    fig = plot.variance_loglog([10, 100], {"score": [8.7, 0.87], "pathwise": [0.4, 0.04]}, reference={"score": 87})
+    assert labelled(fig) and fig.axes[0].get_xscale() == "log" and len(fig.axes[0].lines) == 3
+
+
+def test_draws_into_a_given_axes():
+    fig, ax = plt.subplots()
+    assert plot.loss_curves({"train_loss": [1, 0.5]}, ax=ax) is fig

@@ -1,0 +1,146 @@
+"""The release tool (solutions/ -> notebooks/) and the check that notebooks/ is what it generates."""
+
+import json
+import re
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from utils import release
+
+SOLUTION_CODE = '''def square(x):
+    """Return x squared."""
+    ### BEGIN SOLUTION
+    result = x * x
+    return result
+    ### END SOLUTION'''
+
+CHECK_CODE = '''assert square(3) == 9
+### BEGIN HIDDEN TESTS
+assert square(-4) == 16
+### END HIDDEN TESTS'''
+
+
+def make_notebook(*cells):
+    nb = new_notebook(cells=list(cells))
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+    return nb
+
+
+def source_notebook():
+    solution = new_code_cell(SOLUTION_CODE, metadata={"course": {"exercise": "0.1"}})
+    solution.outputs = [nbformat.v4.new_output("stream", text="secret output")]
+    solution.execution_count = 3
+    check = new_code_cell(CHECK_CODE, metadata={"tags": ["check"]})
+    uses = new_code_cell("print(square(2))", metadata={"tags": ["needs-answer"]})
+    plain = new_code_cell("import math")
+    answer = new_markdown_cell("**Question.** Why?\n\n### BEGIN SOLUTION\nBecause 3 * 3 = 9.\n### END SOLUTION")
+    return make_notebook(new_markdown_cell("# Title"), solution, check, uses, plain, answer)
+
+
+def test_solution_regions_become_stubs_with_indentation():
+    student = release.student_notebook(source_notebook(), "t.ipynb")
+    code = student.cells[1].source
+    assert code.splitlines()[:2] == ['def square(x):', '    """Return x squared."""']
+    assert '    # YOUR CODE HERE\n    raise NotImplementedError("Exercise 0.1")' in code
+    assert "result" not in code
+    compile(code, "cell", "exec")  # still valid Python
+
+
+def test_hidden_tests_removed_and_outputs_cleared():
+    student = release.student_notebook(source_notebook(), "t.ipynb")
+    assert student.cells[2].source == "assert square(3) == 9"
+    assert student.cells[1].outputs == [] and student.cells[1].execution_count is None
+    assert "YOUR ANSWER HERE" in student.cells[5].source and "Because" not in student.cells[5].source
+
+
+def test_cells_that_need_an_answer_are_tagged_others_not():
+    student = release.student_notebook(source_notebook(), "t.ipynb")
+    tags = [c.metadata.get("tags", []) for c in student.cells]
+    assert "raises-exception" in tags[1]  # solution cell
+    assert tags[2] == ["check", "raises-exception"]  # graded check
+    assert tags[3] == ["needs-answer", "raises-exception"]
+    assert tags[4] == []  # plain code must still run without error
+
+
+def test_source_notebook_is_not_modified():
+    nb = source_notebook()
+    before = json.dumps(nb, sort_keys=True)
+    release.student_notebook(nb, "t.ipynb")
+    assert json.dumps(nb, sort_keys=True) == before
+
+
+@pytest.mark.parametrize(
+    ("source", "says"),
+    [
+        ("### BEGIN SOLUTION\nx = 1", "line 1: solution region is never closed"),
+        ("x = 1\n### END SOLUTION", "line 2: '### END SOLUTION' without a matching BEGIN"),
+        ("### BEGIN SOLUTION\n### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS\n### END SOLUTION", "line 2: "),
+        ("### BEGIN HIDDEN TESTS\n### END SOLUTION", "without a matching BEGIN"),
+        ("x = 1  ### BEGIN SOLUTION", "must stand alone"),
+    ],
+)
+def test_bad_markers_name_file_cell_and_line(source, says):
+    nb = make_notebook(new_markdown_cell("intro"), new_code_cell(source))
+    with pytest.raises(release.MarkerError) as info:
+        release.student_notebook(nb, "solutions/07_x.ipynb")
+    assert "solutions/07_x.ipynb, cell 2" in str(info.value) and says in str(info.value)
+
+
+def test_release_writes_checks_and_is_idempotent(tmp_path):
+    solutions, notebooks = tmp_path / "solutions", tmp_path / "notebooks"
+    solutions.mkdir()
+    nbformat.write(source_notebook(), solutions / "01_t.ipynb")
+    before = (solutions / "01_t.ipynb").read_bytes()
+    assert release.release(solutions, notebooks, check=True) == ["01_t.ipynb"]
+    assert not (notebooks / "01_t.ipynb").exists()  # check mode writes nothing
+    assert release.release(solutions, notebooks) == ["01_t.ipynb"]
+    first = (notebooks / "01_t.ipynb").read_bytes()
+    assert release.release(solutions, notebooks) == []  # idempotent
+    assert (notebooks / "01_t.ipynb").read_bytes() == first
+    assert (solutions / "01_t.ipynb").read_bytes() == before  # never touches solutions/
+    # A hand edit is detected.
+    (notebooks / "01_t.ipynb").write_text(first.decode().replace("Title", "My title"))
+    assert release.release(solutions, notebooks, check=True) == ["01_t.ipynb"]
+
+
+def test_bad_markers_stop_release_before_writing(tmp_path):
+    solutions, notebooks = tmp_path / "solutions", tmp_path / "notebooks"
+    solutions.mkdir()
+    nbformat.write(source_notebook(), solutions / "01_good.ipynb")
+    nbformat.write(make_notebook(new_code_cell("### BEGIN SOLUTION")), solutions / "02_bad.ipynb")
+    with pytest.raises(release.MarkerError, match="02_bad.ipynb, cell 1"):
+        release.release(solutions, notebooks)
+    assert not notebooks.exists() or not list(notebooks.iterdir())
+
+
+def test_student_notebooks_are_in_sync_with_solutions():
+    """Fails when someone edits notebooks/ by hand or forgets `make release` after editing solutions/."""
+    assert release.release(check=True) == [], "notebooks/ is out of date: run `make release`"
+
+
+def solution_lines(nb):
+    """Substantial lines inside solution/hidden regions that appear nowhere else in the notebook."""
+    inside, outside = set(), set()
+    for cell in nb.cells:
+        lines = cell.source.split("\n")
+        covered = set()
+        for region in release.find_regions(cell.source, "nb"):
+            covered.update(range(region.start + 1, region.end))
+        for i, line in enumerate(lines):
+            text = line.strip()
+            (inside if i in covered else outside).add(text)
+    return {t for t in inside - outside if len(t) >= 12 and not t.startswith("#")}
+
+
+def test_student_notebooks_contain_no_solution_text():
+    marker = re.compile(r"(BEGIN|END) (SOLUTION|HIDDEN TESTS)")
+    pairs = sorted(release.SOLUTIONS.glob("*.ipynb"))
+    assert pairs, "no instructor notebooks found"
+    for path in pairs:
+        student = (release.NOTEBOOKS / path.name).read_text(encoding="utf-8")
+        assert not marker.search(student), f"{path.name}: a marker leaked into the student version"
+        leaked = [line for line in solution_lines(nbformat.read(path, as_version=4)) if line in student]
+        assert not leaked, f"{path.name}: solution text in the student version: {leaked[:3]}"

@@ -1,0 +1,102 @@
+"""Device choice, seeding, the training loop and checkpoints."""
+
+import pytest
+import torch
+from torch import nn
+
+from utils import train
+
+
+def regression_problem(n=512, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, generator=gen)
+    w = torch.tensor([[1.5], [-2.0], [0.7]])
+    y = x @ w + 0.3 + 0.05 * torch.randn(n, 1, generator=gen)
+    return x, y
+
+
+def mse(model, batch):
+    x, y = batch
+    return ((model(x) - y) ** 2).mean()
+
+
+def test_fit_lowers_loss_and_returns_history():
+    train.seed_everything(0)
+    x, y = regression_problem()
+    model = nn.Linear(3, 1)
+    before = train.evaluate(model, mse, (x, y))
+    history = train.fit(model, mse, (x[:400], y[:400]), eval_data=(x[400:], y[400:]), epochs=30, lr=0.05,
+                        batch_size=64, progress=False)
+    assert set(history) == {"train_loss", "eval_loss", "seconds"}
+    assert len(history["train_loss"]) == len(history["eval_loss"]) == len(history["seconds"]) == 30
+    assert all(isinstance(v, float) for v in history["train_loss"])  # plain data, not tensors
+    # Noise variance is 0.05**2 = 0.0025: a fitted linear model gets close to it; the untrained one is far off.
+    assert before > 1.0
+    assert history["eval_loss"][-1] < 0.01
+    assert history["train_loss"][-1] < history["train_loss"][0]
+
+
+def test_fit_is_deterministic_for_a_seed():
+    x, y = regression_problem()
+    results = []
+    for _ in range(2):
+        train.seed_everything(3)
+        model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+        results.append(train.fit(model, mse, (x, y), epochs=3, seed=3, progress=False)["train_loss"])
+    assert results[0] == results[1]
+
+
+def test_fit_accepts_a_single_tensor_and_clips_gradients():
+    train.seed_everything(0)
+    x = torch.randn(256, 4)
+    model = nn.Linear(4, 4)
+    history = train.fit(model, lambda m, b: ((m(b[0]) - b[0]) ** 2).mean(), x, epochs=5, clip_grad=0.1,
+                        progress=False)
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert "eval_loss" not in history
+
+
+def test_shuffled_batches_cover_every_row_once():
+    x = torch.arange(10)
+    batches = list(train.iterate_batches((x,), 4, torch.Generator().manual_seed(0)))
+    assert [len(b[0]) for b in batches] == [4, 4, 2]
+    assert sorted(torch.cat([b[0] for b in batches]).tolist()) == list(range(10))
+
+
+def test_device_override(monkeypatch):
+    monkeypatch.setenv(train.DEVICE_ENV, "cpu")
+    assert train.get_device() == torch.device("cpu")
+    monkeypatch.delenv(train.DEVICE_ENV)
+    assert train.get_device().type in {"cpu", "cuda", "mps"}
+    if not torch.cuda.is_available():
+        monkeypatch.setenv(train.DEVICE_ENV, "cuda")
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            train.get_device()
+
+
+def test_seed_everything_sets_threads_and_reproduces(monkeypatch):
+    monkeypatch.delenv(train.THREADS_ENV, raising=False)
+    train.seed_everything(7)
+    a = torch.randn(3)
+    assert torch.get_num_threads() == 1
+    train.seed_everything(7)
+    assert torch.equal(a, torch.randn(3))
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters())
+    path = train.save_checkpoint(tmp_path / "ckpt" / "m.pt", model, opt, epoch=4)
+    other = nn.Linear(3, 2)
+    extra = train.load_checkpoint(path, other, torch.optim.Adam(other.parameters()))
+    assert extra == {"epoch": 4}
+    assert torch.equal(other.weight, model.weight)
+    assert not list(path.parent.glob("*.part"))
+
+
+def test_checkpoint_errors_are_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Train the model first"):
+        train.load_checkpoint(tmp_path / "missing.pt", nn.Linear(3, 2))
+    path = train.save_checkpoint(tmp_path / "m.pt", nn.Linear(3, 2))
+    with pytest.raises(RuntimeError, match="does not fit this model"):
+        train.load_checkpoint(path, nn.Linear(5, 2))
