@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # One thread: bit-identical CPU results, and no slow-down on a busy 2-core machine.
-TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg PYTHONHASHSEED=0
+TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0
 
 .PHONY: venv lab test lint unit nbval release execute-solutions bench clean-venv
 
@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory lint unit nbval
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check utils tests
+	$(VENV)/bin/ruff check utils tests solutions
 
 unit: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests

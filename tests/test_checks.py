@@ -14,7 +14,7 @@ def expected_values():
 def test_check_close_passes_and_prints(capsys):
     e = expected_values()
     checks.check_close("thing", e + 1e-9, e)
-    assert capsys.readouterr().out.startswith("✓ thing: max rel. error")
+    assert capsys.readouterr().out.startswith("✓ thing: matches within tolerance")
 
 
 @pytest.mark.parametrize(
