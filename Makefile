@@ -20,7 +20,7 @@ $(STAMP): requirements.txt
 	@touch $(STAMP)
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=. --ServerApp.root_dir=. notebooks/00_course_tour.ipynb
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. $(LAB_ARGS) notebooks/00_course_tour.ipynb
 
 test: $(STAMP)
 	$(MAKE) --no-print-directory lint unit nbval
