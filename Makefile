@@ -19,8 +19,11 @@ $(STAMP): requirements.txt
 	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'vae_course.pth').write_text(str(pathlib.Path.cwd()) + '\n')"
 	@touch $(STAMP)
 
+# Containers and cloud machines often run as root, which JupyterLab refuses without --allow-root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. $(LAB_ARGS) notebooks/00_course_tour.ipynb
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. $(ROOT_FLAG) $(LAB_ARGS) notebooks/00_course_tour.ipynb
 
 test: $(STAMP)
 	$(MAKE) --no-print-directory lint unit nbval
