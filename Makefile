@@ -38,11 +38,12 @@ nbval: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions notebooks
 
 release: $(STAMP)
-	$(PY) -m utils.release
+	$(PY) -m utils.release $(if $(NB),--only $(NB),)
 
 # Re-execute the instructor notebooks in place (stores their outputs), then regenerate the student versions.
+# NB=04 limits release and execute-solutions to the notebooks whose name starts with 04.
 execute-solutions: $(STAMP)
-	$(TEST_ENV) $(PY) -m utils.release --execute-solutions
+	$(TEST_ENV) $(PY) -m utils.release --execute-solutions $(if $(NB),--only $(NB),)
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) tests/bench/bench_fit.py

@@ -3,6 +3,7 @@
     python -m utils.release                      # regenerate notebooks/ from solutions/
     python -m utils.release --check              # exit 1 if notebooks/ is not what release would write
     python -m utils.release --execute-solutions  # run solutions/ top to bottom in place, then release
+    python -m utils.release --only 04 ...        # the same for the notebooks whose name starts with 04
 
 Markers (nbgrader-compatible), each on a line of its own:
     ### BEGIN SOLUTION / ### END SOLUTION         code: replaced by `# YOUR CODE HERE` + `raise NotImplementedError(...)`;
@@ -122,13 +123,20 @@ def render(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def release(solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS, check: bool = False) -> list[str]:
+def _select(solutions: Path, only: str | None) -> list[Path]:
+    sources = sorted(p for p in solutions.glob("*.ipynb") if only is None or p.stem.startswith(only))
+    if not sources:
+        raise FileNotFoundError(f"No notebooks in {solutions}" + (f" whose name starts with {only!r}." if only else "."))
+    return sources
+
+
+def release(solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS, check: bool = False, only: str | None = None) -> list[str]:
     """Write (or, with check=True, only compare) the student version of every solutions/*.ipynb.
 
-    Returns the names that differ (check=True) or were written. Raises MarkerError before writing anything
-    if any notebook has bad markers.
+    only: a name prefix (e.g. '04') to release one notebook. Returns the names that differ (check=True) or were
+    written. Raises MarkerError before writing anything if any selected notebook has bad markers.
     """
-    sources = sorted(solutions.glob("*.ipynb"))
+    sources = _select(solutions, only)
     if not sources:
         raise FileNotFoundError(f"No notebooks in {solutions}.")
     rendered = {p.name: render(student_notebook(nbformat.read(p, as_version=4), f"{solutions.name}/{p.name}"))
@@ -144,33 +152,38 @@ def release(solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS, check: boo
             tmp = target.with_name(target.name + ".part")
             tmp.write_text(text, encoding="utf-8")
             tmp.replace(target)
-    orphans = sorted(p.name for p in notebooks.glob("*.ipynb") if p.name not in rendered)
+    orphans = [] if only else sorted(p.name for p in notebooks.glob("*.ipynb") if p.name not in rendered)
     if orphans:
         changed += [f"{name} (no source in {solutions.name}/)" for name in orphans]
     return changed
 
 
-def execute_solutions(solutions: Path = SOLUTIONS, timeout: int = 600) -> None:
+def execute_solutions(solutions: Path = SOLUTIONS, timeout: int = 600, only: str | None = None) -> None:
     """Run each instructor notebook top to bottom in its folder and store its outputs in place."""
+    import time
+
     from nbclient import NotebookClient
 
-    for path in sorted(solutions.glob("*.ipynb")):
+    for path in _select(solutions, only):
+        start = time.perf_counter()
         nb = nbformat.read(path, as_version=4)
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(solutions)}}).execute()
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(solutions)}})
+        client.execute()
         nb.metadata.pop("widgets", None)  # widget state is large and not reproducible
         path.write_text(render(nb), encoding="utf-8")
-        print(f"executed {path.name}")
+        print(f"executed {path.name} in {time.perf_counter() - start:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 if notebooks/ is out of date")
     parser.add_argument("--execute-solutions", action="store_true", help="execute solutions/ in place first")
+    parser.add_argument("--only", metavar="PREFIX", help="only the notebooks whose name starts with PREFIX, e.g. 04")
     args = parser.parse_args(argv)
     try:
         if args.execute_solutions:
-            execute_solutions()
-        changed = release(check=args.check)
+            execute_solutions(only=args.only)
+        changed = release(check=args.check, only=args.only)
     except MarkerError as exc:
         print(f"release stopped, nothing written: {exc}", file=sys.stderr)
         return 2
