@@ -167,7 +167,8 @@ def execute_solutions(solutions: Path = SOLUTIONS, timeout: int = 600, only: str
     for path in _select(solutions, only):
         start = time.perf_counter()
         nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(solutions)}})
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                                resources={"metadata": {"path": str(solutions)}})
         client.execute()
         nb.metadata.pop("widgets", None)  # widget state is large and not reproducible
         path.write_text(render(nb), encoding="utf-8")
