@@ -171,6 +171,8 @@ def execute_solutions(solutions: Path = SOLUTIONS, timeout: int = 600, only: str
                                 resources={"metadata": {"path": str(solutions)}})
         client.execute()
         nb.metadata.pop("widgets", None)  # widget state is large and not reproducible
+        for cell in nb.cells:
+            cell.metadata.pop("execution", None)  # timestamps would change on every run
         path.write_text(render(nb), encoding="utf-8")
         print(f"executed {path.name} in {time.perf_counter() - start:.1f} s")
 
