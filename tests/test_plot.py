@@ -38,6 +38,9 @@ def test_loss_curves_latent_manifold_variance():
         plot.latent_scatter(torch.randn(50, 3), torch.zeros(50))
     fig = plot.manifold_grid(lambda z: torch.sigmoid(z.sum(1, keepdim=True).expand(-1, 784)), n=5)
     assert labelled(fig) and fig.axes[0].images[0].get_array().shape == (140, 140)
+    fig = plot.manifold_grid(lambda z: torch.sigmoid(z[:, :1].expand(-1, 784)), values=[-1.5, 0.0, 0.5, 2.0])
+    assert fig.axes[0].images[0].get_array().shape == (112, 112)
+    assert fig.axes[0].images[0].get_extent() == [-1.5, 2.0, -1.5, 2.0]
     fig = plot.variance_loglog([10, 100], {"score": [8.7, 0.87], "pathwise": [0.4, 0.04]}, reference={"score": 87})
     assert labelled(fig) and fig.axes[0].get_xscale() == "log" and len(fig.axes[0].lines) == 3
 

@@ -36,6 +36,16 @@ def test_fit_lowers_loss_and_returns_history():
     assert history["train_loss"][-1] < history["train_loss"][0]
 
 
+def test_fit_records_metrics_on_both_splits():
+    train.seed_everything(0)
+    x, y = regression_problem()
+    model = nn.Linear(3, 1)
+    mae = {"abs_error": lambda m, b: (m(b[0]) - b[1]).abs().mean()}
+    history = train.fit(model, mse, (x[:400], y[:400]), eval_data=(x[400:], y[400:]), epochs=3, progress=False, metrics=mae)
+    assert len(history["train_abs_error"]) == len(history["eval_abs_error"]) == 3
+    assert history["eval_abs_error"][-1] == pytest.approx(train.evaluate(model, mae["abs_error"], (x[400:], y[400:])))
+
+
 def test_fit_is_deterministic_for_a_seed():
     x, y = regression_problem()
     results = []

@@ -89,19 +89,23 @@ def latent_scatter(z: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarr
 
 
 def manifold_grid(decode: Callable[[torch.Tensor], torch.Tensor], n: int = 15, span: tuple[float, float] = (-2.5, 2.5),
-                  side: int = 28, title: str = "Decoded 2-d latent manifold", ax: Axes | None = None) -> Figure:
-    """Decode an n×n grid of 2-d codes spanning `span` on both axes and tile the images.
+                  side: int = 28, title: str = "Decoded 2-d latent manifold", ax: Axes | None = None,
+                  values: Sequence[float] | None = None) -> Figure:
+    """Decode an n×n grid of 2-d codes and tile the images, z_1 left to right and z_2 bottom to top.
 
     decode: maps codes (n*n, 2) to images in [0, 1] with side*side pixels each.
+    values: the n coordinates used on both axes (e.g. Gaussian quantiles); default n evenly spaced points over `span`.
     """
-    values = np.linspace(span[0], span[1], n)
+    values = np.linspace(span[0], span[1], n) if values is None else np.asarray(values, dtype=float)
+    n = len(values)
     z1, z2 = np.meshgrid(values, values[::-1])  # z2 grows upwards, like the axis
     codes = torch.tensor(np.stack([z1.ravel(), z2.ravel()], axis=1), dtype=torch.float32)
     with torch.no_grad():
         images = _to_numpy(decode(codes)).reshape(n, n, side, side)
     canvas = images.transpose(0, 2, 1, 3).reshape(n * side, n * side)
     fig, ax = _axes(ax, (6.0, 6.0))
-    ax.imshow(canvas, cmap=IMAGE_CMAP, vmin=0, vmax=1, extent=(span[0], span[1], span[0], span[1]))
+    lo, hi = float(values[0]), float(values[-1])
+    ax.imshow(canvas, cmap=IMAGE_CMAP, vmin=0, vmax=1, extent=(lo, hi, lo, hi))
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
     ax.set_title(title)

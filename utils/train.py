@@ -93,6 +93,7 @@ def fit(
     progress: bool = True,
     clip_grad: float | None = None,
     amp: bool = False,
+    metrics: dict[str, LossFn] | None = None,
 ) -> dict[str, list[float]]:
     """Train `model` by minimizing `loss_fn(model, batch)` with Adam (or `optimizer`).
 
@@ -100,8 +101,10 @@ def fit(
         device; each epoch visits them in a new seeded random order, `batch_size` rows at a time.
     loss_fn: returns a scalar, the mean loss of the batch in the unit you want to read (e.g. nats per image).
     amp: bfloat16 autocast on CUDA (ignored elsewhere); clip_grad: max gradient norm, or None.
+    metrics: extra numbers {name: fn(model, batch)} evaluated after each epoch on the training data and eval_data
+        (e.g. the two terms of a loss), recorded as "train_<name>" and "eval_<name>" (not counted in "seconds").
     Returns the history as plain lists, one entry per epoch:
-        {"train_loss": [...], "eval_loss": [...] (if eval_data), "seconds": [...]}.
+        {"train_loss": [...], "eval_loss": [...] (if eval_data), "seconds": [...], metrics...}.
     """
     train_data = _as_tuple(train_data)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
@@ -130,6 +133,10 @@ def fit(
         if eval_data is not None:
             history["eval_loss"].append(evaluate(model, loss_fn, eval_data))
         history["seconds"].append(time.perf_counter() - start)
+        for name, fn in (metrics or {}).items():
+            for split, split_data in (("train", train_data), ("eval", eval_data)):
+                if split_data is not None:
+                    history.setdefault(f"{split}_{name}", []).append(evaluate(model, fn, split_data))
         bar.set_postfix({k: f"{v[-1]:.3f}" for k, v in history.items() if k.endswith("loss")})
     return history
 
