@@ -27,8 +27,9 @@ def test_fit_lowers_loss_and_returns_history():
     before = train.evaluate(model, mse, (x, y))
     history = train.fit(model, mse, (x[:400], y[:400]), eval_data=(x[400:], y[400:]), epochs=30, lr=0.05,
                         batch_size=64, progress=False)
-    assert set(history) == {"train_loss", "eval_loss", "seconds"}
+    assert set(history) == {"train_loss", "eval_loss", "seconds", "cpu_seconds"}
     assert len(history["train_loss"]) == len(history["eval_loss"]) == len(history["seconds"]) == 30
+    assert all(c > 0 for c in history["cpu_seconds"])
     assert all(isinstance(v, float) for v in history["train_loss"])  # plain data, not tensors
     # Noise variance is 0.05**2 = 0.0025: a fitted linear model gets close to it; the untrained one is far off.
     assert before > 1.0

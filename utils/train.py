@@ -104,20 +104,22 @@ def fit(
     metrics: extra numbers {name: fn(model, batch)} evaluated after each epoch on the training data and eval_data
         (e.g. the two terms of a loss), recorded as "train_<name>" and "eval_<name>" (not counted in "seconds").
     Returns the history as plain lists, one entry per epoch:
-        {"train_loss": [...], "eval_loss": [...] (if eval_data), "seconds": [...], metrics...}.
+        {"train_loss": [...], "eval_loss": [...] (if eval_data), "seconds": [...], "cpu_seconds": [...], metrics...}.
+    seconds is wall-clock time; cpu_seconds is this thread's CPU time, which a busy machine barely changes.
     """
     train_data = _as_tuple(train_data)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     device_type = train_data[0].device.type
     use_amp = amp and device_type == "cuda"
-    history: dict[str, list[float]] = {"train_loss": [], "seconds": []}
+    history: dict[str, list[float]] = {"train_loss": [], "seconds": [], "cpu_seconds": []}
     if eval_data is not None:
         history["eval_loss"] = []
 
     bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress)
     for _ in bar:
-        start, total, seen = time.perf_counter(), torch.zeros((), device=train_data[0].device), 0
+        start, cpu_start = time.perf_counter(), time.thread_time()
+        total, seen = torch.zeros((), device=train_data[0].device), 0
         model.train()
         for batch in iterate_batches(train_data, batch_size, generator):
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_amp):
@@ -133,6 +135,7 @@ def fit(
         if eval_data is not None:
             history["eval_loss"].append(evaluate(model, loss_fn, eval_data))
         history["seconds"].append(time.perf_counter() - start)
+        history["cpu_seconds"].append(time.thread_time() - cpu_start)
         for name, fn in (metrics or {}).items():
             for split, split_data in (("train", train_data), ("eval", eval_data)):
                 if split_data is not None:
