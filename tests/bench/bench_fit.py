@@ -76,20 +76,25 @@ class PILDigits(Dataset):
         return pic.to(dtype=torch.float32).div(255), target
 
 
-def time_epochs(run_epoch, epochs: int) -> float:
-    """Median seconds per epoch after one warm-up epoch."""
-    run_epoch()
-    times = []
+def time_interleaved(runs: dict, epochs: int) -> dict[str, float]:
+    """Median seconds per epoch of each run, after one warm-up epoch each.
+
+    The runs take turns epoch by epoch, so a change in the machine's load affects them all alike.
+    """
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for fn in runs.values():
+        fn()  # warm-up
     for _ in range(epochs):
-        start = time.perf_counter()
-        run_epoch()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=7)
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
 
@@ -127,8 +132,8 @@ def main() -> None:
             torch.cuda.synchronize()
 
     results = {"device": str(device), "threads": torch.get_num_threads(), "images": n, "batch_size": BATCH}
-    for name, fn in (("bare_steps", bare_epoch), ("fit", fit_epoch), ("dataloader_pil", loader_epoch)):
-        seconds = time_epochs(fn, args.epochs)
+    medians = time_interleaved({"bare_steps": bare_epoch, "fit": fit_epoch, "dataloader_pil": loader_epoch}, args.epochs)
+    for name, seconds in medians.items():
         results[name] = {"seconds_per_epoch": seconds, "images_per_s": n / seconds}
         print(f"{name:>15}: {seconds:6.3f} s/epoch  {n / seconds:9.0f} images/s")
     results["fit_over_bare"] = results["fit"]["images_per_s"] / results["bare_steps"]["images_per_s"]
