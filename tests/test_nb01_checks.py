@@ -171,15 +171,3 @@ def test_in_place_corruption_is_named(nb):
         return x.mul_(torch.rand(x.shape, generator=generator) >= p)
 
     assert_fails(run_check(nb, "ex1_5_visible", corrupt=in_place), "modified in place")
-
-
-def test_points_add_up_to_the_notebooks_share(nb):
-    regular = extra = 0
-    for cell in nb.cells:
-        points = cell.metadata.get("nbgrader", {}).get("points") or cell.metadata.get("course", {}).get("points")
-        if points and (cell.metadata.get("nbgrader", {}).get("grade") or "written-answer" in cell.metadata.get("tags", [])):
-            if cell.metadata.get("course", {}).get("extra_credit"):
-                extra += points
-            else:
-                regular += points
-    assert (regular, extra) == (15, 5)

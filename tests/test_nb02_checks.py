@@ -71,15 +71,6 @@ def test_solution_passes(nb, solution_ns, grade_id):
     assert error is None, error
 
 
-def test_points_add_up_to_the_issue(nb):
-    total = {False: 0, True: 0}
-    for cell in nb.cells:
-        course = cell.metadata.get("course", {})
-        points = cell.metadata.get("nbgrader", {}).get("points") or course.get("points") or 0
-        total[bool(course.get("extra_credit"))] += points
-    assert total == {False: 20, True: 10}
-
-
 def fails_with(nb, grade_id, says, **wrong):
     error = nbtools.run_source(nbtools.cell_by_grade_id(nb, grade_id), namespace(nb, **wrong))
     assert isinstance(error, AssertionError), error

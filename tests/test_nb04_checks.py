@@ -59,20 +59,6 @@ def test_solution_passes(nb, grade_id):
     assert run_check(nb, grade_id) is None
 
 
-def test_points_add_up(nb):
-    regular = extra = 0
-    for cell in nb.cells:
-        meta = cell.get("metadata", {})
-        points = meta.get("nbgrader", {}).get("points", 0) if "check" in meta.get("tags", []) else 0
-        if "written-answer" in meta.get("tags", []):
-            points = meta.get("course", {}).get("points", 0)
-        if meta.get("course", {}).get("extra_credit"):
-            extra += points
-        else:
-            regular += points
-    assert (regular, extra) == (25, 10)
-
-
 # ---- typical wrong answers --------------------------------------------------------------------------------------
 def _z(theta, n, generator):
     return theta + torch.randn(n, generator=generator, dtype=torch.float64)

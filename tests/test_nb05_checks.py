@@ -176,15 +176,3 @@ def test_importance_sampling_mistakes(nb):
 
     assert_fails(run_check(nb, "ex5_6_visible", importance_log_px=no_log_k), "off by log k")
     assert_fails(run_check(nb, "ex5_6_visible", importance_log_px=q_without_constant), "same constants")
-
-
-def test_points_add_up_to_the_notebooks_share(nb):
-    regular = extra = 0
-    for cell in nb.cells:
-        grade = cell.metadata.get("nbgrader", {})
-        if grade.get("grade"):
-            if cell.metadata.get("course", {}).get("extra_credit"):
-                extra += grade["points"]
-            else:
-                regular += grade["points"]
-    assert (regular, extra) == (25, 10)

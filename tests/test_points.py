@@ -1,0 +1,43 @@
+"""Points recorded in the notebooks' metadata: what the grader reads must add up to the course's 100 + 40."""
+
+import pytest
+
+from tests import nbtools
+
+SHARES = {  # regular, extra credit (from the notebook issues)
+    "01_autoencoders": (15, 5),
+    "02_latent_variables_elbo": (20, 10),
+    "03_amortized_inference": (15, 5),
+    "04_gradient_estimators": (25, 10),
+    "05_vae": (25, 10),
+}
+
+
+def totals(parts):
+    regular = sum(p["points"] for p in parts if not p["extra_credit"])
+    return regular, sum(p["points"] for p in parts if p["extra_credit"])
+
+
+@pytest.mark.parametrize("name", sorted(SHARES))
+def test_each_notebook_carries_its_share(name):
+    parts = nbtools.graded_parts(nbtools.load(name))
+    assert totals(parts) == SHARES[name]
+    for part in parts:
+        assert isinstance(part["points"], int) and part["points"] > 0, part
+        assert part["exercise"], f"{name}: graded part {part['id']} names no exercise"
+    ids = [p["id"] for p in parts]
+    assert len(ids) == len(set(ids)), f"{name}: duplicate grade ids {sorted(ids)}"
+
+
+def test_course_total_is_100_plus_40():
+    assert tuple(map(sum, zip(*SHARES.values(), strict=True))) == (100, 40)
+    assert {p.stem for p in nbtools.SOLUTIONS.glob("*.ipynb")} == set(SHARES) | {"00_course_tour"}
+
+
+def test_tour_points_are_practice_only():
+    parts = nbtools.graded_parts(nbtools.load("00_course_tour"))
+    assert parts and all(p["kind"] == "written" or p["id"].startswith("ex0_") for p in parts)
+    nb = nbtools.load("00_course_tour")
+    practice = [c.metadata.get("course", {}).get("practice") for c in nb.cells
+                if c.metadata.get("nbgrader", {}).get("grade")]
+    assert practice and all(practice)
