@@ -111,3 +111,72 @@ def test_checkpoint_errors_are_clear(tmp_path):
     path = train.save_checkpoint(tmp_path / "m.pt", nn.Linear(3, 2))
     with pytest.raises(RuntimeError, match="does not fit this model"):
         train.load_checkpoint(path, nn.Linear(5, 2))
+
+
+def noisy_mse(model, batch):
+    """MSE plus a draw from the global RNG: a loss that also proves fit consumes random numbers like a plain loop."""
+    x, y = batch
+    pred = model(x)
+    return ((pred + 0.1 * torch.randn_like(pred) - y) ** 2).mean()
+
+
+def test_default_fit_is_bit_identical_to_a_plain_loop(monkeypatch):
+    """The default path (no amp, no compile) is exactly the textbook loop: same weights and losses, bit for bit."""
+    monkeypatch.delenv(train.THREADS_ENV, raising=False)
+    x, y = regression_problem(n=300)
+    epochs, batch_size, lr, seed = 3, 64, 1e-2, 11
+
+    train.seed_everything(seed)  # one thread
+    model = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 1))
+    history = train.fit(model, noisy_mse, (x, y), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=False)
+
+    train.seed_everything(seed)
+    reference = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 1))
+    optimizer = torch.optim.Adam(reference.parameters(), lr=lr)
+    order_rng = torch.Generator().manual_seed(seed)
+    losses = []
+    for _ in range(epochs):
+        order, total = torch.randperm(len(x), generator=order_rng), torch.zeros(())
+        for start in range(0, len(x), batch_size):
+            idx = order[start:start + batch_size]
+            loss = noisy_mse(reference, (x[idx], y[idx]))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(idx)
+        losses.append(total.item() / len(x))
+
+    assert torch.get_num_threads() == 1
+    assert history["train_loss"] == losses
+    for got, expected in zip(model.parameters(), reference.parameters(), strict=True):
+        assert torch.equal(got, expected)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+@pytest.mark.parametrize("options", [{"amp": True}, {"compile": True}, {"amp": True, "compile": True}])
+def test_gpu_options_are_rejected_on_the_cpu(options):
+    x, y = regression_problem(n=64)
+    model = nn.Linear(3, 1)
+    before = [p.detach().clone() for p in model.parameters()]
+    named = ", ".join(f"{name}=True" for name in options)
+    with pytest.raises(ValueError, match=rf"fit\({named}\) needs the data on a CUDA GPU, but it is on cpu"):
+        train.fit(model, mse, (x, y), epochs=1, progress=False, **options)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))  # nothing was trained
+
+
+def test_compiled_loss_traces_and_matches_on_the_cpu():
+    """compile_loss's graphs (forward and backward, traced by AOTAutograd) give the uncompiled loss and gradients.
+
+    On CUDA fit(compile=True) also generates kernels and CUDA graphs (backend 'inductor'); that part needs a GPU.
+    """
+    x, y = regression_problem(n=96)
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
+    compiled = train.compile_loss(mse, backend="aot_eager")
+    for n in (64, 32):  # a full batch and the smaller last one: two static-shape graphs
+        batch = (x[:n], y[:n])
+        loss = compiled(model, batch)
+        grads = torch.autograd.grad(loss, list(model.parameters()))
+        expected_loss = mse(model, batch)
+        expected_grads = torch.autograd.grad(expected_loss, list(model.parameters()))
+        assert torch.allclose(loss, expected_loss, rtol=1e-6, atol=1e-7)
+        assert all(torch.allclose(g, e, rtol=1e-5, atol=1e-7) for g, e in zip(grads, expected_grads, strict=True))
