@@ -1,0 +1,14 @@
+"""Auto-grading by notebook execution, with the judge outside the student's kernel.
+
+How one submission is graded (``python -m utils.grade``):
+
+1. ``sandbox`` copies the notebook and the course's ``utils`` into a fresh folder and starts ``runner`` there in an
+   isolated process: its own mount, network and PID namespaces, a read-only view of the Python installation and
+   nothing else of the machine, an unprivileged user, resource limits and a scrubbed environment.
+2. ``runner`` executes the notebook in a Jupyter kernel, then asks the kernel for data only: each hidden test's
+   *probe* (from ``solutions/grading/<assignment>.py``) calls the student's functions on inputs the instructor
+   chose and returns plain tensors, which ``kernel_side`` writes to a file whose name the notebook could not know.
+3. ``judge`` (the trusted process) loads those files with ``torch.load(weights_only=True)``, never student code,
+   and compares them with the instructor's reference results (``solutions/grading/reference/``) to award points.
+4. ``report`` writes the gradebook, per-student feedback and the summary.
+"""

@@ -1,0 +1,193 @@
+"""The trusted judge: load a probe's data without executing anything, compare it with the reference, say why.
+
+Judges are small callables built here and used by the hidden tests (`solutions/grading/<assignment>.py`):
+``judge(student_values, reference_values) -> Verdict``. Values are ``{name: torch.Tensor}``. Messages on hidden
+inputs say what is wrong (shape, dtype, wrong values, a likely cause) but never print the expected values.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+MAX_RESULT_BYTES = 64 * 1024 * 1024
+ALLOWED_DTYPES = {torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int8, torch.int16, torch.int32,
+                  torch.int64, torch.uint8, torch.bool}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a graded part passed, and the message the student sees."""
+
+    passed: bool
+    message: str
+
+
+Judge = Callable[[dict, dict], Verdict]
+
+
+class UnreadableResult(ValueError):
+    """A results file that is missing, too large, not a regular file or not plain tensors."""
+
+
+def load_result(path: Path) -> dict:
+    """{"error": str, "values": {name: tensor}} from a probe's file, read with weights_only=True and checked.
+
+    Refuses symlinks and non-regular files (a submission could plant them), files over MAX_RESULT_BYTES, and any
+    content other than plain tensors of the usual dtypes.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise UnreadableResult(f"no results ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RESULT_BYTES:
+            raise UnreadableResult("results file is not a regular file of reasonable size")
+        try:
+            record = torch.load(handle, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any failure to read plain data is the submission's problem
+            raise UnreadableResult(f"results could not be read as plain tensors ({type(exc).__name__})") from None
+    if type(record) is not dict or type(record.get("error")) is not str or type(record.get("values")) is not dict:
+        raise UnreadableResult("results have the wrong structure")
+    values = {}
+    for name, value in record["values"].items():
+        if type(name) is not str or not isinstance(value, torch.Tensor) or value.dtype not in ALLOWED_DTYPES:
+            raise UnreadableResult("results contain something other than plain tensors")
+        values[name] = torch.Tensor(value.detach()) if type(value) is not torch.Tensor else value
+    return {"error": record["error"], "values": values}
+
+
+def _fmt_shape(t: torch.Tensor) -> str:
+    return str(tuple(t.shape))
+
+
+def compare(name: str, got: torch.Tensor | None, want: torch.Tensor, rtol: float, atol: float, hidden: bool,
+            exact_dtype: bool = False) -> str | None:
+    """None when `got` matches `want` within the tolerances, else a message that names the mistake."""
+    if got is None:
+        return f"{name}: missing from the results"
+    if got.shape != want.shape:
+        if got.numel() == want.numel():
+            return f"{name} has shape {_fmt_shape(got)} but should have shape {_fmt_shape(want)} (same numbers, reshape?)"
+        return f"{name} has shape {_fmt_shape(got)} but should have shape {_fmt_shape(want)}"
+    if exact_dtype and got.dtype != want.dtype:
+        return f"{name} has dtype {got.dtype} but should have dtype {want.dtype}"
+    if want.dtype == torch.bool or not want.is_floating_point():
+        if torch.equal(got.to(want.dtype), want):
+            return None
+        wrong = (got.to(want.dtype) != want).float().mean().item()
+        return f"{name}: {wrong:.0%} of the entries are wrong"
+    g, w = got.double(), want.double()
+    if not torch.isfinite(g).all():
+        return f"{name} contains NaN or inf"
+    if torch.allclose(g, w, rtol=rtol, atol=atol):
+        return None
+    hint = _diagnose(g, w, rtol, atol)
+    detail = "" if hidden else f" (largest difference {(g - w).abs().max().item():.3g})"
+    return f"{name}: wrong values{detail}" + (f"; {hint}" if hint else "")
+
+
+def _diagnose(got: torch.Tensor, want: torch.Tensor, rtol: float, atol: float) -> str:
+    """A likely cause for common mistakes: a sign flip, a constant factor, a constant offset, a transpose."""
+    if torch.allclose(-got, want, rtol=rtol, atol=atol):
+        return "the sign is flipped"
+    denom = (want * want).sum()
+    if denom > 0:
+        factor = ((got * want).sum() / denom).item()
+        if abs(factor - 1) > 1e-3 and math.isfinite(factor) and torch.allclose(got, factor * want, rtol=rtol * 10,
+                                                                                  atol=atol * 10):
+            return f"off by a constant factor of about {factor:.3g}"
+    offset = (got - want).mean()
+    if abs(offset.item()) > atol and torch.allclose(got - offset, want, rtol=rtol * 10, atol=atol * 10):
+        return "off by a constant"
+    if got.dim() == 2 and got.shape[0] == got.shape[1] and torch.allclose(got.T, want, rtol=rtol, atol=atol):
+        return "transposed"
+    return ""
+
+
+def close(rtol: float = 1e-5, atol: float = 1e-6, hidden: bool = True, hints: dict[str, str] | None = None,
+          exact_dtype: bool = False, label: str = "") -> Judge:
+    """Judge: every reference value has a matching student value within rtol/atol (ints and bools: exactly).
+
+    `hints` maps a value's name to a sentence added when that value is wrong (e.g. a likely misconception).
+    """
+    hints = hints or {}
+
+    def judge(got: dict, want: dict) -> Verdict:
+        problems = []
+        for name, reference in want.items():
+            message = compare(name, got.get(name), reference, rtol, atol, hidden, exact_dtype)
+            if message:
+                problems.append(message + (f" — hint: {hints[name]}" if name in hints else ""))
+        where = "on the hidden inputs" if hidden else "on the visible example"
+        if problems:
+            return Verdict(False, f"✗ {label + ': ' if label else ''}" + "; ".join(problems[:3]))
+        return Verdict(True, f"✓ {label + ': ' if label else ''}right {where}")
+
+    return judge
+
+
+def agree(name: str, min_fraction: float, label: str = "") -> Judge:
+    """Judge for labels/decisions: at least `min_fraction` of the entries of `name` equal the reference's."""
+
+    def judge(got: dict, want: dict) -> Verdict:
+        g, w = got.get(name), want[name]
+        if g is None or g.shape != w.shape:
+            shape = "missing" if g is None else f"shape {_fmt_shape(g)}"
+            return Verdict(False, f"✗ {label or name}: {shape}, expected shape {_fmt_shape(w)}")
+        fraction = (g.to(w.dtype) == w).double().mean().item()
+        if fraction >= min_fraction:
+            return Verdict(True, f"✓ {label or name}: agrees with the reference on {fraction:.1%} of the inputs")
+        return Verdict(False, f"✗ {label or name}: agrees with the reference on only {fraction:.1%} of the inputs "
+                              f"(at least {min_fraction:.0%} needed)")
+
+    return judge
+
+
+def statistic(compute: Callable[[dict], float], low: float, high: float, label: str, hint: str = "") -> Judge:
+    """Judge on a number the trusted side computes from the student's values (no reference needed).
+
+    Used for stochastic exercises (a Monte Carlo estimate within its statistical tolerance) and for trained
+    models evaluated here, e.g. `compute` rebuilds the model from the returned weights and measures a test loss.
+    """
+
+    def judge(got: dict, want: dict) -> Verdict:  # noqa: ARG001 - same signature as the other judges
+        try:
+            value = float(compute(got))
+        except Exception as exc:  # noqa: BLE001 - malformed student data is a failed check, with the reason
+            return Verdict(False, f"✗ {label}: could not be evaluated ({type(exc).__name__}: {str(exc)[:200]})")
+        if math.isfinite(value) and low <= value <= high:
+            return Verdict(True, f"✓ {label} = {value:.4g}")
+        return Verdict(False, f"✗ {label} = {value:.4g}, outside the accepted range [{low:.4g}, {high:.4g}]"
+                              + (f"; hint: {hint}" if hint else ""))
+
+    return judge
+
+
+def all_of(*judges: Judge) -> Judge:
+    """Judge that passes when every judge passes; its message is the first failure's (or all successes')."""
+
+    def judge(got: dict, want: dict) -> Verdict:
+        verdicts = [j(got, want) for j in judges]
+        failed = [v for v in verdicts if not v.passed]
+        if failed:
+            return failed[0]
+        return Verdict(True, "; ".join(v.message for v in verdicts))
+
+    return judge
+
+
+def subset(judge: Judge, names: list[str]) -> Judge:
+    """Apply `judge` to only some of the reference values (the others belong to another graded part)."""
+
+    def inner(got: dict, want: dict) -> Verdict:
+        return judge(got, {n: want[n] for n in names if n in want})
+
+    return inner

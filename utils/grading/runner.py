@@ -1,0 +1,76 @@
+"""Inside the sandbox: execute one notebook in a kernel, then run the hidden tests' probes in that kernel.
+
+Started by `utils.grading.sandbox` with the job as JSON on stdin (so it is never on disk for the notebook to read
+before the probes run). Writes `status.json` next to the notebook: informational only (which cells failed or timed
+out, whether the kernel died); the submission could overwrite it, so the judge never awards points from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _error_name(cell) -> str | None:
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            return output.get("ename") or "Error"
+    return None
+
+
+def main() -> int:
+    """Run the job read from stdin; exit status 0 when the probes ran, 3 when the kernel died first."""
+    job = json.loads(sys.stdin.read())
+    import nbformat
+    from jupyter_client.manager import KernelManager
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    base = Path(job["base"])
+    work = base / "work"
+    os.chdir(work)
+    nb = nbformat.read(work / job["notebook"], as_version=4)
+    status: dict = {"cells": 0, "errors": [], "timeouts": [], "kernel_died": False, "probes_ran": False}
+    km = KernelManager(kernel_name="python3", transport="ipc")
+    client = NotebookClient(nb, km=km, timeout=job["cell_seconds"], allow_errors=True, interrupt_on_timeout=True,
+                            record_timing=False, resources={"metadata": {"path": str(work)}})
+    try:
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                status["cells"] += 1
+                started = time.monotonic()
+                client.execute_cell(cell, index)
+                if time.monotonic() - started >= job["cell_seconds"]:
+                    status["timeouts"].append(index)
+                elif (name := _error_name(cell)) is not None:
+                    status["errors"].append([index, name])
+            kernel_side = Path(__file__).with_name("kernel_side.py").read_text()
+            setup = (
+                "import types as __t\n"
+                "__vae_grade = __t.ModuleType('vae_grade_kernel_side')\n"
+                f"exec(compile({kernel_side!r}, 'kernel_side', 'exec'), __vae_grade.__dict__)\n"
+                f"__vae_grade.setup({job['spec_source']!r}, {str(base / job['out_dir'])!r}, {job['nonce']!r}, "
+                f"get_ipython().user_ns, {job['probe_seconds']})\n"
+            )
+            cells = [nbformat.v4.new_code_cell(setup)]
+            cells += [nbformat.v4.new_code_cell(f"__vae_grade.probe({gid!r})") for gid in job["probes"]]
+            nb.cells.extend(cells)
+            first = len(nb.cells) - len(cells)
+            for offset, cell in enumerate(cells):
+                client.execute_cell(cell, first + offset)
+            status["probes_ran"] = True
+    except DeadKernelError:
+        status["kernel_died"] = True
+    except Exception as exc:  # noqa: BLE001 - reported to the trusted side, which decides the status
+        status["runner_error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
+    (base / "status.json").write_text(json.dumps(status))
+    return 0 if status["probes_ran"] else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

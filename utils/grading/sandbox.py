@@ -1,0 +1,200 @@
+"""Run a command isolated from the machine: the untrusted side of grading.
+
+Strong isolation (Linux with util-linux's ``unshare``, as root or with unprivileged user namespaces):
+    * a new mount namespace whose root is an empty in-memory folder, with read-only views of the system folders and
+      the Python installation only: the course repository, ``solutions/``, the reference results, the other
+      submissions, the gradebook and the home folders are simply not there;
+    * the submission's own folder mounted read-write at ``/sandbox`` (the only place it can write to disk);
+    * a new network namespace with no interfaces up (any connection fails at once);
+    * a new PID namespace: when the runner ends, every process it or the notebook started is killed;
+    * an unprivileged user (``nobody`` when grading as root) with no capabilities and ``no_new_privs``;
+    * limits: address space per process, file size, number of processes; a wall-clock limit enforced from outside.
+Weak isolation (``allow_weak=True``, e.g. macOS or a container that forbids namespaces): only the limits, the
+scrubbed environment and the process-group kill apply; the submission can read whatever the grading user can read
+and open network connections. The grader refuses this mode unless asked for it explicitly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+NOBODY = 65534
+SANDBOX_MOUNT = "/sandbox"
+SYSTEM_DIRS = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one submission."""
+
+    cell_seconds: int = 300
+    total_seconds: int = 1200
+    memory_mb: int = 6144
+    max_processes: int = 1024
+    max_file_mb: int = 512
+
+
+@dataclass
+class SandboxResult:
+    """What the trusted side observed about one sandboxed run (nothing here comes from the submission)."""
+
+    returncode: int
+    timed_out: bool
+    seconds: float
+    log_tail: str
+
+
+class IsolationUnavailable(RuntimeError):
+    """Namespaces cannot be created here; the message says why and what to do."""
+
+
+def python_dirs() -> list[str]:
+    """Folders the sandboxed Python needs to see (read-only): the venv and the base installation."""
+    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        dirs.add(sysconfig.get_paths()[key])
+    # Keep only top-most folders, none of which is a system folder (those are mounted anyway).
+    kept: list[str] = []
+    for d in sorted(dirs, key=len):
+        if not os.path.isdir(d) or any(d == s or d.startswith(s + "/") for s in SYSTEM_DIRS):
+            continue
+        if not any(d == k or d.startswith(k + "/") for k in kept):
+            kept.append(d)
+    return kept
+
+
+def _mount_script(newroot: str, workdir: str, drop_to_nobody: bool, command: list[str]) -> str:
+    """The shell script run as root of the new namespaces: build the minimal root, then drop privileges and exec."""
+    q = shlex.quote
+    tools = "/usr/sbin:/usr/bin:/sbin:/bin"
+    chroot = shutil.which("chroot", path=tools) or "/usr/sbin/chroot"
+    lines = [
+        "set -e",
+        f'SAVED_PATH="$PATH"; PATH={tools}',
+        "mount --make-rprivate /",
+        f"R={q(newroot)}",
+        'mount -t tmpfs -o size=64m,mode=755 tmpfs "$R"',
+    ]
+    for d in (*SYSTEM_DIRS, *python_dirs()):
+        lines.append(
+            f'if [ -L {q(d)} ]; then mkdir -p "$R$(dirname {q(d)})"; ln -s "$(readlink {q(d)})" "$R"{q(d)}; '
+            f'elif [ -d {q(d)} ]; then mkdir -p "$R"{q(d)}; mount --rbind {q(d)} "$R"{q(d)}; '
+            f'mount -o remount,bind,ro "$R"{q(d)}; fi'
+        )
+    lines += [
+        'mkdir -p "$R/dev/shm" "$R/proc" "$R/tmp" "$R/sandbox"',
+        'mount -t tmpfs -o size=256m,mode=1777 tmpfs "$R/tmp"',
+        'for f in null zero random urandom; do touch "$R/dev/$f"; mount --bind "/dev/$f" "$R/dev/$f"; done',
+        'mount -t tmpfs -o size=64m,mode=1777 tmpfs "$R/dev/shm"',
+        'mount -t proc proc "$R/proc"',
+        f'mount --bind {q(workdir)} "$R{SANDBOX_MOUNT}"',
+        'mount -o remount,ro,bind "$R"',
+    ]
+    user = f"--reuid={NOBODY} --regid={NOBODY} --clear-groups " if drop_to_nobody else ""
+    setpriv = shutil.which("setpriv", path=tools) or "/usr/bin/setpriv"
+    setpriv += f" {user}--no-new-privs --bounding-set=-all --inh-caps=-all"
+    lines.append(f'PATH="$SAVED_PATH"; cd "$R" && exec {chroot} "$R" {setpriv} {" ".join(q(c) for c in command)}')
+    return "\n".join(lines)
+
+
+def isolation_command(newroot: Path, workdir: Path, command: list[str]) -> list[str]:
+    """The argv that runs `command` under strong isolation (see the module docstring)."""
+    unshare = shutil.which("unshare")
+    if unshare is None or not sys.platform.startswith("linux"):
+        raise IsolationUnavailable("strong isolation needs Linux and util-linux's `unshare`")
+    as_root = os.geteuid() == 0
+    user_ns = [] if as_root else ["--user", "--map-root-user"]
+    script = _mount_script(str(newroot), str(workdir), drop_to_nobody=as_root, command=command)
+    return [unshare, *user_ns, "--mount", "--net", "--pid", "--fork", "--kill-child", "sh", "-c", script]
+
+
+_probe_cache: dict[str, str | None] = {}
+
+
+def check_isolation() -> str | None:
+    """None when strong isolation works on this machine, else the reason it does not (cached)."""
+    if "result" in _probe_cache:
+        return _probe_cache["result"]
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="vae-grade-probe-") as tmp:
+        root, work = Path(tmp, "root"), Path(tmp, "work")
+        root.mkdir()
+        work.mkdir()
+        prepare_workdir(work)
+        try:
+            argv = isolation_command(root, work, [sys.executable, "-c", "open('/sandbox/ok', 'w').write('1')"])
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            reason = None if (work / "ok").is_file() else f"unshare failed: {proc.stderr.strip()[-400:]}"
+        except (IsolationUnavailable, OSError, subprocess.TimeoutExpired) as exc:
+            reason = str(exc)
+    _probe_cache["result"] = reason
+    return reason
+
+
+def prepare_workdir(workdir: Path) -> None:
+    """Hand the submission's folder to the sandbox user (only needed when grading as root)."""
+    if os.geteuid() == 0:
+        for path in [workdir, *workdir.rglob("*")]:
+            os.lchown(path, NOBODY, NOBODY)
+
+
+def _limit_resources(limits: Limits) -> None:
+    """preexec_fn: resource limits, inherited by every process of the submission."""
+    mb = 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_mb * mb, limits.max_file_mb * mb))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # Counted per user (threads included): as root it starts to bite once the sandbox has become `nobody`.
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+
+
+def run_isolated(command: list[str], workdir: Path, env: dict[str, str], stdin_text: str, limits: Limits,
+                 strong: bool = True) -> SandboxResult:
+    """Run `command` (paths as seen inside: the workdir is /sandbox) with the limits; kill it all after total_seconds.
+
+    With strong=False the command runs with the real paths (workdir as cwd) and only the limits apply.
+    """
+    start = time.monotonic()
+    newroot = workdir.parent / (workdir.name + ".root")
+    newroot.mkdir(exist_ok=True)
+    if strong:
+        prepare_workdir(workdir)
+        argv, cwd = isolation_command(newroot, workdir, command), str(newroot)
+    else:
+        argv, cwd = command, str(workdir)
+    log_path = workdir.parent / (workdir.name + ".log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
+                                preexec_fn=lambda: _limit_resources(limits), start_new_session=True)
+        timed_out = False
+        try:
+            proc.communicate(stdin_text.encode(), timeout=limits.total_seconds)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            _kill_group(proc)
+    with open(log_path, "rb") as log:
+        log.seek(max(0, log_path.stat().st_size - 4000))
+        tail = log.read().decode(errors="replace")
+    return SandboxResult(proc.returncode if proc.returncode is not None else -9, timed_out,
+                         time.monotonic() - start, tail)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the process group (with --kill-child, the namespace's init and so everything in it dies too)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=30)

@@ -1,0 +1,167 @@
+"""An assignment as the grader sees it: graded parts from the solution notebook, hidden tests, reference results.
+
+* Points and exercise ids come from the solution notebook's cell metadata (the same source `utils.release` uses):
+  check cells carry nbgrader ``grade_id``/``points``, written answers carry ``course.points``.
+* Hidden tests live in ``solutions/grading/<assignment>.py`` (instructor material, never released): a dict
+  ``PROBES`` (grade_id -> function of the notebook's namespace returning tensors, run in the student's kernel)
+  and a dict ``JUDGES`` (grade_id -> judge from `utils.grading.judge`, run in the trusted process).
+* Reference results (the probes' data on the solution notebook) live in ``solutions/grading/reference/`` as
+  ``<assignment>.npz`` (loaded with allow_pickle=False) and ``<assignment>.json`` (fingerprints).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SOLUTIONS = ROOT / "solutions"
+HIDDEN_TESTS = SOLUTIONS / "grading"
+REFERENCE = HIDDEN_TESTS / "reference"
+
+
+class AssignmentError(ValueError):
+    """The assignment cannot be graded as set up; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One graded part: a check cell (auto-graded) or a written answer (graded by hand)."""
+
+    grade_id: str
+    exercise: str
+    points: float
+    extra_credit: bool
+    kind: str  # "check" | "written"
+
+
+@dataclass
+class Assignment:
+    """Everything the grader needs to know about one notebook."""
+
+    name: str
+    solution: Path
+    parts: list[Part]
+    spec_path: Path
+    probes: dict = field(repr=False)
+    judges: dict = field(repr=False)
+
+    @property
+    def checks(self) -> list[Part]:
+        return [p for p in self.parts if p.kind == "check"]
+
+    @property
+    def written(self) -> list[Part]:
+        return [p for p in self.parts if p.kind == "written"]
+
+    def max_points(self, extra_credit: bool) -> float:
+        return sum(p.points for p in self.parts if p.extra_credit == extra_credit)
+
+    @property
+    def exercises(self) -> list[str]:
+        """Exercise ids in notebook order, each once."""
+        return list(dict.fromkeys(p.exercise for p in self.parts))
+
+    def fingerprint(self) -> dict:
+        """Hashes of what the reference results depend on: the solution's code cells and the hidden tests."""
+        nb = nbformat.read(self.solution, as_version=4)
+        code = "\n\0".join(c.source for c in nb.cells if c.cell_type == "code")
+        return {"solution_code_sha256": hashlib.sha256(code.encode()).hexdigest(),
+                "hidden_tests_sha256": hashlib.sha256(self.spec_path.read_bytes()).hexdigest()}
+
+
+def graded_parts(nb: nbformat.NotebookNode) -> list[Part]:
+    """The graded parts of a notebook, in order, from its metadata."""
+    parts = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {})
+        course, grade = meta.get("course", {}), meta.get("nbgrader", {})
+        if cell.cell_type == "code" and grade.get("grade"):
+            parts.append(Part(grade["grade_id"], str(course.get("exercise")), float(grade.get("points", 0)),
+                              bool(course.get("extra_credit")), "check"))
+        elif cell.cell_type == "markdown" and "written-answer" in meta.get("tags", []) and course.get("points"):
+            parts.append(Part(str(course["exercise"]), str(course["exercise"]), float(course["points"]),
+                              bool(course.get("extra_credit")), "written"))
+    return parts
+
+
+def assignment_names() -> list[str]:
+    """Names of the notebooks that have hidden tests, e.g. ['00_course_tour', ...]."""
+    return sorted(p.stem for p in HIDDEN_TESTS.glob("[0-9]*.py"))
+
+
+def resolve_name(name: str) -> str:
+    """'05', '05_vae' or '05_vae.ipynb' -> '05_vae'; a clear error for unknown or ambiguous names."""
+    stem = Path(name).name.removesuffix(".ipynb")
+    notebooks = sorted(p.stem for p in SOLUTIONS.glob("[0-9]*.ipynb"))
+    if not notebooks:
+        raise AssignmentError(f"no solution notebooks in {SOLUTIONS}: grading needs the instructor edition")
+    matches = [n for n in notebooks if n == stem] or [n for n in notebooks if n.startswith(stem)]
+    if len(matches) != 1:
+        raise AssignmentError(f"assignment {name!r} {'is ambiguous' if matches else 'is unknown'}; "
+                              f"choose one of: {', '.join(notebooks)}")
+    return matches[0]
+
+
+def load_hidden_tests(path: Path) -> tuple[dict, dict]:
+    """PROBES and JUDGES of a hidden-tests module (trusted instructor code)."""
+    spec = importlib.util.spec_from_file_location(f"hidden_tests_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return dict(module.PROBES), dict(module.JUDGES)
+
+
+def load_assignment(name: str) -> Assignment:
+    """The assignment `name` (see resolve_name), checked: every auto-graded part has a probe and a judge."""
+    name = resolve_name(name)
+    solution = SOLUTIONS / f"{name}.ipynb"
+    spec_path = HIDDEN_TESTS / f"{name}.py"
+    if not spec_path.is_file():
+        raise AssignmentError(f"no hidden tests for {name}: write {spec_path.relative_to(ROOT)}")
+    parts = graded_parts(nbformat.read(solution, as_version=4))
+    probes, judges = load_hidden_tests(spec_path)
+    ids = {p.grade_id for p in parts if p.kind == "check"}
+    missing = sorted(ids - set(probes)) + sorted(ids - set(judges))
+    extra = sorted((set(probes) | set(judges)) - ids)
+    if missing or extra:
+        raise AssignmentError(f"{spec_path.name} does not match {solution.name}: "
+                              f"missing probes/judges for {missing}, unknown grade ids {extra}")
+    return Assignment(name, solution, parts, spec_path, probes, judges)
+
+
+def reference_paths(name: str) -> tuple[Path, Path]:
+    return REFERENCE / f"{name}.npz", REFERENCE / f"{name}.json"
+
+
+def save_reference(assignment: Assignment, values: dict[str, dict[str, torch.Tensor]]) -> None:
+    """Store the probes' data on the solution notebook, with the fingerprint it was made from."""
+    REFERENCE.mkdir(parents=True, exist_ok=True)
+    arrays = {f"{gid}/{name}": t.numpy() for gid, vals in values.items() for name, t in vals.items()}
+    npz, meta = reference_paths(assignment.name)
+    np.savez_compressed(npz, **arrays)
+    meta.write_text(json.dumps({**assignment.fingerprint(), "probes": sorted(values)}, indent=1) + "\n")
+
+
+def load_reference(assignment: Assignment) -> dict[str, dict[str, torch.Tensor]]:
+    """{grade_id: {name: tensor}}; an AssignmentError when missing or made from another solution or hidden tests."""
+    npz, meta = reference_paths(assignment.name)
+    if not npz.is_file() or not meta.is_file():
+        raise AssignmentError(f"no reference results for {assignment.name}: run "
+                              f"`make grading-reference NB={assignment.name[:2]}`")
+    recorded = json.loads(meta.read_text())
+    if {k: recorded.get(k) for k in assignment.fingerprint()} != assignment.fingerprint():
+        raise AssignmentError(f"the reference results for {assignment.name} are out of date (the solution's code or "
+                              f"the hidden tests changed): run `make grading-reference NB={assignment.name[:2]}`")
+    values: dict[str, dict[str, torch.Tensor]] = {gid: {} for gid in recorded["probes"]}
+    with np.load(npz, allow_pickle=False) as data:
+        for key in data.files:
+            gid, name = key.split("/", 1)
+            values[gid][name] = torch.from_numpy(data[key])
+    return values
