@@ -47,8 +47,9 @@ release: $(STAMP)
 execute-solutions: $(STAMP)
 	$(TEST_ENV) $(PY) -m utils.release --execute-solutions $(if $(NB),--only $(NB),)
 
+# The benchmark (README, Performance): figures in build/bench/. BENCH_ARGS="--skip-notebooks" times only training.
 bench: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) tests/bench/bench_fit.py
+	$(TEST_ENV) $(PY) -m utils.bench $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
