@@ -173,6 +173,15 @@ def download_mnist(
     return paths
 
 
+def full_mnist_cached(directory: Path | str | None = None) -> bool:
+    """True when the four full-MNIST files are in `directory` (default `cache_dir()`) with the right checksums.
+
+    Never downloads: notebooks call it to use full MNIST when it is there and the offline subset otherwise.
+    """
+    directory = Path(directory) if directory is not None else cache_dir()
+    return all((directory / name).is_file() and sha256_of(directory / name) == sha256 for name, sha256 in MNIST_FILES.values())
+
+
 def read_idx(path: Path | str) -> np.ndarray:
     """Read an idx file (gzipped or not) into a uint8 array: images (N, 28, 28) or labels (N,).
 
