@@ -146,3 +146,28 @@ def test_student_notebooks_contain_no_solution_text():
                          for line in cell.source.split("\n")}
         leaked = sorted(solution_lines(nbformat.read(path, as_version=4)) & student_lines)
         assert not leaked, f"{path.name}: solution text in the student version: {leaked[:3]}"
+
+
+def test_student_bundle_holds_no_solutions_hidden_tests_or_references(tmp_path):
+    import zipfile
+
+    target = tmp_path / "bundle.zip"
+    assert release.main(["--bundle", str(target)]) == 0
+    with zipfile.ZipFile(target) as z:
+        names = z.namelist()
+        texts = {n: z.read(n).decode("utf-8", errors="replace") for n in names}
+    assert "vae-course/notebooks/05_vae.ipynb" in names and "vae-course/utils/grade.py" in names
+    assert not [n for n in names if n.split("/")[1] in ("solutions", "tests") or n.endswith((".npz", ".pt"))]
+    marker = re.compile(r"(BEGIN|END) (SOLUTION|HIDDEN TESTS)")
+    assert not [n for n, t in texts.items() if marker.search(t) and not n.endswith(("release.py", "README.md"))]
+    hidden_sources = [p.read_text() for p in (release.SOLUTIONS / "grading").glob("*.py")]
+    # The hidden tests' own definitions (probe and judge functions, the PROBES/JUDGES tables) must appear nowhere.
+    probe_lines = {line.strip() for src in hidden_sources for line in src.splitlines()
+                   if line.startswith(("def ", "PROBES", "JUDGES")) or line.strip().startswith('"ex')}
+    assert len(probe_lines) > 10
+    leaked = [line for line in probe_lines if any(line in t for t in texts.values())]
+    assert not leaked, f"hidden-test code in the student bundle: {leaked[:3]}"
+    for path in sorted(release.SOLUTIONS.glob("*.ipynb")):
+        student = nbformat.reads(texts[f"vae-course/notebooks/{path.name}"], as_version=4)
+        lines = {line.strip() for cell in student.cells for line in cell.source.split("\n")}
+        assert not solution_lines(nbformat.read(path, as_version=4)) & lines, path.name

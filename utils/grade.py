@@ -94,7 +94,9 @@ def discover(submissions: Path, assignment: str, scratch: Path) -> tuple[dict[st
                 problems.append(f"{student}: {exc}")
                 found[student] = None
                 continue
-            folder = _single_top_folder(folder) if folder.exists() else folder
+            if folder.is_dir() and not (folder / expected).is_file():  # e.g. dave.zip holding dave/<assignment>.ipynb
+                inner = [d for d in folder.iterdir() if d.is_dir() and (d / expected).is_file()]
+                folder = inner[0] if len(inner) == 1 else folder
         notebook = folder / expected
         if notebook.is_file() and not notebook.is_symlink():
             found[student] = notebook

@@ -4,6 +4,7 @@
     python -m utils.release --check              # exit 1 if notebooks/ is not what release would write
     python -m utils.release --execute-solutions  # run solutions/ top to bottom in place, then release
     python -m utils.release --only 04 ...        # the same for the notebooks whose name starts with 04
+    python -m utils.release --bundle build/vae-course-student.zip   # also write the student bundle (a zip)
 
 Markers (nbgrader-compatible), each on a line of its own:
     ### BEGIN SOLUTION / ### END SOLUTION         code: replaced by `# YOUR CODE HERE` + `raise NotImplementedError(...)`;
@@ -177,11 +178,40 @@ def execute_solutions(solutions: Path = SOLUTIONS, timeout: int = 600, only: str
         print(f"executed {path.name} in {time.perf_counter() - start:.1f} s")
 
 
+# What students receive: the student notebooks and what runs them. Never solutions/ (instructor notebooks, hidden
+# tests, reference results) and never tests/ (they hold right and wrong answers).
+BUNDLE_FILES = ("README.md", "requirements.txt", "Makefile", "pyproject.toml", ".gitignore")
+BUNDLE_FOLDERS = {"notebooks": "*.ipynb", "utils": "*.py"}
+
+
+def bundle_members(root: Path = ROOT) -> list[Path]:
+    """Files of the student bundle, relative to the course root."""
+    members = [Path(name) for name in BUNDLE_FILES if (root / name).is_file()]
+    for folder, pattern in BUNDLE_FOLDERS.items():
+        members += sorted(p.relative_to(root) for p in (root / folder).rglob(pattern) if "__pycache__" not in p.parts)
+    return members
+
+
+def write_bundle(target: Path, root: Path = ROOT, prefix: str = "vae-course") -> list[Path]:
+    """Write the student bundle as a zip (atomically); returns its members."""
+    import zipfile
+
+    members = bundle_members(root)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:
+        for member in members:
+            z.write(root / member, f"{prefix}/{member.as_posix()}")
+    part.replace(target)
+    return members
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 if notebooks/ is out of date")
     parser.add_argument("--execute-solutions", action="store_true", help="execute solutions/ in place first")
     parser.add_argument("--only", metavar="PREFIX", help="only the notebooks whose name starts with PREFIX, e.g. 04")
+    parser.add_argument("--bundle", type=Path, metavar="ZIP", help="also write the student bundle to this zip")
     args = parser.parse_args(argv)
     try:
         if args.execute_solutions:
@@ -197,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         print("notebooks/ is up to date.")
         return 0
     print("wrote " + (", ".join(changed) if changed else "nothing (already up to date)"))
+    if args.bundle:
+        members = write_bundle(args.bundle)
+        print(f"student bundle: {args.bundle} ({len(members)} files; no solutions, hidden tests or tests)")
     return 0
 
 
