@@ -21,7 +21,7 @@ NAMES = assignment_names()
 
 def test_every_notebook_has_hidden_tests():
     notebooks = sorted(p.stem for p in (ROOT / "solutions").glob("[0-9]*.ipynb"))
-    assert NAMES == notebooks
+    assert notebooks == NAMES
 
 
 @pytest.mark.parametrize("name", NAMES)
