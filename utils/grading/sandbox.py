@@ -9,9 +9,11 @@ Strong isolation (Linux with util-linux's ``unshare``, as root or with unprivile
     * a new PID namespace: when the runner ends, every process it or the notebook started is killed;
     * an unprivileged user (``nobody`` when grading as root) with no capabilities and ``no_new_privs``;
     * limits: address space per process, file size, number of processes; a wall-clock limit enforced from outside.
-Weak isolation (``allow_weak=True``, e.g. macOS or a container that forbids namespaces): only the limits, the
-scrubbed environment and the process-group kill apply; the submission can read whatever the grading user can read
-and open network connections. The grader refuses this mode unless asked for it explicitly.
+Weak isolation (``strong=False``, e.g. macOS or a container that forbids namespaces): the limits, the scrubbed
+environment and the process-group kill apply; when grading as root (and Python is readable by others) the
+submission also runs as ``nobody``, so files readable only by root (e.g. a ``chmod 700`` folder of hidden tests
+and references) stay out of its reach. Otherwise it can read whatever the grading user can read, and it can open
+network connections. The grader refuses this mode unless asked for it explicitly.
 """
 
 from __future__ import annotations
@@ -150,6 +152,25 @@ def prepare_workdir(workdir: Path) -> None:
             os.lchown(path, NOBODY, NOBODY)
 
 
+def can_drop_to_nobody() -> bool:
+    """True when running as root and `nobody` can reach and run this Python (every parent folder searchable)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return False
+    for path in (os.path.realpath(sys.executable), sys.prefix):
+        parts = Path(path).parts
+        for i in range(2, len(parts) + 1):
+            folder = Path(*parts[:i])
+            if folder.is_dir() and not os.stat(folder).st_mode & 0o001:
+                return False
+    return True
+
+
+def _become_nobody() -> None:
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
 def _limit_resources(limits: Limits) -> None:
     """preexec_fn: resource limits, inherited by every process of the submission."""
     mb = 1024 * 1024
@@ -169,15 +190,21 @@ def run_isolated(command: list[str], workdir: Path, env: dict[str, str], stdin_t
     start = time.monotonic()
     newroot = workdir.parent / (workdir.name + ".root")
     newroot.mkdir(exist_ok=True)
+    drop = False
     if strong:
         prepare_workdir(workdir)
         argv, cwd = isolation_command(newroot, workdir, command), str(newroot)
     else:
         argv, cwd = command, str(workdir)
+        drop = can_drop_to_nobody()
+        if drop:
+            prepare_workdir(workdir)
+            os.chmod(workdir.parent, 0o711)  # mkdtemp made it 0700: nobody must be able to pass through
     log_path = workdir.parent / (workdir.name + ".log")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
-                                preexec_fn=lambda: _limit_resources(limits), start_new_session=True)
+                                preexec_fn=lambda: (_limit_resources(limits), drop and _become_nobody()),
+                                start_new_session=True)
         timed_out = False
         try:
             proc.communicate(stdin_text.encode(), timeout=limits.total_seconds)
