@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # One thread: bit-identical CPU results, and no slow-down on a busy 2-core machine.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0
 
-.PHONY: venv lab test lint unit nbval release execute-solutions bench clean-venv
+.PHONY: venv lab test lint unit nbval test-browser release execute-solutions bench grade grading-reference clean-venv
 
 venv: $(STAMP)
 
@@ -34,13 +34,19 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check utils tests solutions
 
 unit: $(STAMP)
-	$(TEST_ENV) $(PY) -m pytest tests
+	$(TEST_ENV) $(PY) -m pytest tests --ignore=tests/browser
 
 nbval: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions notebooks
 
+# The course in JupyterLab in headless Chromium, as a student uses it (tests/browser; needs /usr/bin/chromium).
+# Not part of `make test`. Screenshots and the server's log: build/browser-artifacts/.
+test-browser: $(STAMP)
+	$(TEST_ENV) $(PY) -m pytest tests/browser -v --durations=0 -p no:cacheprovider
+
+# notebooks/ from solutions/, and the student bundle (a zip without solutions/, hidden tests or tests/).
 release: $(STAMP)
-	$(PY) -m utils.release $(if $(NB),--only $(NB),)
+	$(PY) -m utils.release $(if $(NB),--only $(NB),) --bundle build/vae-course-student.zip
 
 # Re-execute the instructor notebooks in place (stores their outputs), then regenerate the student versions.
 # NB=04 limits release and execute-solutions to the notebooks whose name starts with 04.
@@ -50,6 +56,16 @@ execute-solutions: $(STAMP)
 # The benchmark (README, Performance): figures in build/bench/. BENCH_ARGS="--skip-notebooks" times only training.
 bench: $(STAMP)
 	$(TEST_ENV) $(PY) -m utils.bench $(BENCH_ARGS)
+
+# Grade a folder (or .zip) of <student>/<assignment>.ipynb: make grade NB=05 SUB=path/to/submissions [OUT=grades/05]
+# Extra options (see `python -m utils.grade --help`) go in ARGS, e.g. ARGS="--workers 4 --cell-timeout 600".
+grade: $(STAMP)
+	@test -n "$(NB)" -a -n "$(SUB)" || { echo "usage: make grade NB=05 SUB=path/to/submissions [OUT=grades/05]"; exit 2; }
+	$(PY) -m utils.grade $(NB) $(SUB) --out $(or $(OUT),grades/$(NB)) $(ARGS)
+
+# After changing a solution notebook's code or its hidden tests (solutions/grading/): rebuild the reference results.
+grading-reference: $(STAMP)
+	$(TEST_ENV) $(PY) -m utils.grade reference $(or $(NB),00 01 02 03 04 05)
 
 clean-venv:
 	rm -rf $(VENV)
