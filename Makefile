@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # One thread: bit-identical CPU results, and no slow-down on a busy 2-core machine.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0
 
-.PHONY: venv lab test lint unit nbval test-browser release execute-solutions bench grade grading-reference clean-venv
+.PHONY: venv lab test lint unit nbval test-browser release execute-solutions bench clean-venv
 
 venv: $(STAMP)
 
@@ -44,9 +44,8 @@ nbval: $(STAMP)
 test-browser: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests/browser -v --durations=0 -p no:cacheprovider
 
-# notebooks/ from solutions/, and the student bundle (a zip without solutions/, hidden tests or tests/).
 release: $(STAMP)
-	$(PY) -m utils.release $(if $(NB),--only $(NB),) --bundle build/vae-course-student.zip
+	$(PY) -m utils.release $(if $(NB),--only $(NB),)
 
 # Re-execute the instructor notebooks in place (stores their outputs), then regenerate the student versions.
 # NB=04 limits release and execute-solutions to the notebooks whose name starts with 04.
@@ -56,16 +55,6 @@ execute-solutions: $(STAMP)
 # The benchmark (README, Performance): figures in build/bench/. BENCH_ARGS="--skip-notebooks" times only training.
 bench: $(STAMP)
 	$(TEST_ENV) $(PY) -m utils.bench $(BENCH_ARGS)
-
-# Grade a folder (or .zip) of <student>/<assignment>.ipynb: make grade NB=05 SUB=path/to/submissions [OUT=grades/05]
-# Extra options (see `python -m utils.grade --help`) go in ARGS, e.g. ARGS="--workers 4 --cell-timeout 600".
-grade: $(STAMP)
-	@test -n "$(NB)" -a -n "$(SUB)" || { echo "usage: make grade NB=05 SUB=path/to/submissions [OUT=grades/05]"; exit 2; }
-	$(PY) -m utils.grade $(NB) $(SUB) --out $(or $(OUT),grades/$(NB)) $(ARGS)
-
-# After changing a solution notebook's code or its hidden tests (solutions/grading/): rebuild the reference results.
-grading-reference: $(STAMP)
-	$(TEST_ENV) $(PY) -m utils.grade reference $(or $(NB),00 01 02 03 04 05)
 
 clean-venv:
 	rm -rf $(VENV)
