@@ -158,15 +158,16 @@ def _status(run: sandbox.SandboxResult, status: dict) -> tuple[str, str]:
     """(status, note) from what the trusted side saw, refined by the runner's report."""
     errors = status.get("errors") if isinstance(status.get("errors"), list) else []
     names = {str(e[1]) for e in errors if isinstance(e, list) and len(e) == 2}
+    if "MemoryError" in names or "OutOfMemoryError" in names:
+        return "memory", "the notebook hit the memory limit"
+    if status.get("kernel_died"):
+        return "crashed", "the kernel died (or the notebook ended it) before grading finished"
     if run.timed_out:
         return "timeout", "the notebook ran past the total time limit"
     if status.get("timeouts"):
         return "timeout", f"cell(s) {status['timeouts'][:5]} ran past the per-cell time limit and were interrupted"
-    if "MemoryError" in names or "OutOfMemoryError" in names or "memory" in run.log_tail.lower() and status.get(
-            "kernel_died"):
-        return "memory", "the notebook hit the memory limit"
-    if status.get("kernel_died") or not status:
-        return "crashed", "the kernel died (or the notebook ended it) before grading finished"
+    if not status:
+        return "crashed", "the notebook stopped the grader before it finished"
     if status.get("runner_error"):
         return "crashed", f"the notebook could not be run: {str(status['runner_error'])[:200]}"
     return "ok", ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -37,14 +38,28 @@ def main() -> int:
     km = KernelManager(kernel_name="python3", transport="ipc")
     client = NotebookClient(nb, km=km, timeout=job["cell_seconds"], allow_errors=True, interrupt_on_timeout=True,
                             record_timing=False, resources={"metadata": {"path": str(work)}})
+    status_path = base / "status.json"
+    finished = threading.Event()
+
+    def watchdog() -> None:
+        """nbclient can wait forever on a kernel that died mid-cell (os._exit): notice it and end the run."""
+        while not finished.wait(0.5):
+            if km.has_kernel and not km.is_alive() and not finished.is_set():
+                status["kernel_died"] = True
+                status_path.write_text(json.dumps(status))
+                os._exit(3)
+
     try:
         with client.setup_kernel():
+            threading.Thread(target=watchdog, daemon=True).start()
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
                 status["cells"] += 1
                 started = time.monotonic()
                 client.execute_cell(cell, index)
+                if not km.is_alive():  # os._exit(), a segfault or a kill: nothing left to grade
+                    raise DeadKernelError(f"the kernel died in cell {index}")
                 if time.monotonic() - started >= job["cell_seconds"]:
                     status["timeouts"].append(index)
                 elif (name := _error_name(cell)) is not None:
@@ -64,11 +79,13 @@ def main() -> int:
             for offset, cell in enumerate(cells):
                 client.execute_cell(cell, first + offset)
             status["probes_ran"] = True
+            finished.set()  # the kernel's shutdown below is not a death
     except DeadKernelError:
         status["kernel_died"] = True
     except Exception as exc:  # noqa: BLE001 - reported to the trusted side, which decides the status
         status["runner_error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
-    (base / "status.json").write_text(json.dumps(status))
+    finished.set()
+    status_path.write_text(json.dumps(status))
     return 0 if status["probes_ran"] else 3
 
 
