@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # One thread: bit-identical CPU results, and no slow-down on a busy 2-core machine.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0
 
-.PHONY: venv lab test lint unit nbval test-browser release execute-solutions bench clean-venv
+.PHONY: venv lab test lint unit nbval test-browser release execute-solutions bench bench-grading grade grading-reference gradescope clean-venv
 
 venv: $(STAMP)
 
@@ -44,8 +44,9 @@ nbval: $(STAMP)
 test-browser: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests/browser -v --durations=0 -p no:cacheprovider
 
+# notebooks/ from solutions/, and the student bundle (a zip without solutions/, hidden tests or tests/).
 release: $(STAMP)
-	$(PY) -m utils.release $(if $(NB),--only $(NB),)
+	$(PY) -m utils.release $(if $(NB),--only $(NB),) --bundle build/vae-course-student.zip
 
 # Re-execute the instructor notebooks in place (stores their outputs), then regenerate the student versions.
 # NB=04 limits release and execute-solutions to the notebooks whose name starts with 04.
@@ -55,6 +56,26 @@ execute-solutions: $(STAMP)
 # The benchmark (README, Performance): figures in build/bench/. BENCH_ARGS="--skip-notebooks" times only training.
 bench: $(STAMP)
 	$(TEST_ENV) $(PY) -m utils.bench $(BENCH_ARGS)
+
+# Grade a folder (or .zip) of <student>/<assignment>.ipynb: make grade NB=05 SUB=path/to/submissions [OUT=grades/05]
+# Extra options (see `python -m utils.grade --help`) go in ARGS, e.g. ARGS="--workers 4 --cell-timeout 600".
+grade: $(STAMP)
+	@test -n "$(NB)" -a -n "$(SUB)" || { echo "usage: make grade NB=05 SUB=path/to/submissions [OUT=grades/05]"; exit 2; }
+	$(PY) -m utils.grade $(NB) $(SUB) --out $(or $(OUT),grades/$(NB)) $(ARGS)
+
+# Benchmark (not a test): grade 20 mixed submissions of one notebook (NB, default 02); JSON in build/bench/.
+bench-grading: $(STAMP)
+	$(TEST_ENV) $(PY) tests/bench/bench_grading.py $(or $(NB),02) --students 20
+
+# After changing a solution notebook's code or its hidden tests (solutions/grading/): rebuild the reference results.
+grading-reference: $(STAMP)
+	$(TEST_ENV) $(PY) -m utils.grade reference $(or $(NB),00 01 02 03 04 05)
+
+# Gradescope's autograder zip for one notebook: make gradescope NB=05 [OUT=build/autograder-05_vae.zip]
+# (README, "Grading on Gradescope"). It grades with the same sandbox and hidden tests as `make grade`.
+gradescope: $(STAMP)
+	@test -n "$(NB)" || { echo "usage: make gradescope NB=05 [OUT=path/to/autograder.zip]"; exit 2; }
+	$(PY) -m utils.gradescope $(NB) $(if $(OUT),--out $(OUT),) $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
