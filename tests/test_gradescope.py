@@ -1,0 +1,272 @@
+"""The Gradescope autograder bundle: build it, unpack it into a fake Gradescope root, run run_autograder, and check
+results.json against Gradescope's documented format (https://gradescope-autograders.readthedocs.io/en/latest/specs/).
+
+The end-to-end runs (the solution, the unanswered student version, two exploits) take about 10-60 s each, run two at a
+time. The other tests run `utils.gradescope.run` in-process with the grader replaced (fast).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.grading import exploits
+from utils import gradescope
+from utils.grading import sandbox
+from utils.grading.grader import Outcome
+from utils.grading.judge import Verdict
+from utils.grading.spec import load_assignment
+
+ROOT = Path(__file__).resolve().parent.parent
+NB = "00_course_tour"
+TEST_KEYS = {"score", "max_score", "status", "name", "name_format", "number", "output", "output_format", "tags",
+             "visibility", "extra_data"}
+TOP_KEYS = {"score", "execution_time", "output", "output_format", "test_output_format", "test_name_format",
+            "visibility", "stdout_visibility", "extra_data", "tests", "leaderboard"}
+
+
+def validate(results: dict, name: str = NB) -> None:
+    """results.json follows Gradescope's schema, its scores add up, its maxima are the assignment's points."""
+    assignment = load_assignment(name)
+    assert set(results) <= TOP_KEYS, set(results) - TOP_KEYS
+    assert isinstance(results["score"], float) and isinstance(results["output"], str)
+    assert results.get("visibility", "visible") in gradescope.VISIBILITIES
+    tests = results["tests"]
+    assert len(tests) == len(assignment.parts)
+    for test in tests:
+        assert set(test) <= TEST_KEYS, set(test) - TEST_KEYS
+        assert isinstance(test["name"], str) and test["name"]
+        assert isinstance(test["score"], float) and isinstance(test["max_score"], float)
+        assert isinstance(test["output"], str) and test["visibility"] in gradescope.VISIBILITIES
+        assert test.get("status", "passed") in ("passed", "failed")
+        if "status" in test:
+            assert (test["status"] == "passed") == (test["score"] > 0)
+    assert results["score"] == pytest.approx(sum(t["score"] for t in tests))
+    by_part = dict(zip(assignment.parts, tests, strict=True))
+    regular = [p for p in assignment.checks if not p.extra_credit]
+    assert sum(t["max_score"] for t in tests) == pytest.approx(sum(p.points for p in regular))
+    for part, test in by_part.items():
+        if part.kind == "written":
+            assert test["score"] == test["max_score"] == 0 and "graded by hand" in test["name"]
+        elif part.extra_credit:
+            assert test["max_score"] == 0 and test["score"] in (0, part.points) and "Extra credit" in test["name"]
+        else:
+            assert test["max_score"] == part.points and test["score"] in (0, part.points)
+
+
+def _parts(results: dict) -> dict[str, dict]:
+    return {t["name"].split()[-1]: t for t in results["tests"]}
+
+
+# ------------------------------------------------------------------------------------------------- the bundle itself
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return gradescope.build_bundle(NB, tmp_path_factory.mktemp("bundle") / "autograder.zip")
+
+
+def test_bundle_layout_follows_gradescope(bundle):
+    with zipfile.ZipFile(bundle) as z:
+        names = set(z.namelist())
+        modes = {i.filename: i.external_attr >> 16 for i in z.infolist()}
+        requirements = z.read("requirements.txt").decode()
+        setup = z.read("setup.sh").decode()
+        config = json.loads(z.read("gradescope.json"))
+    assert {"setup.sh", "run_autograder"} <= names  # at the root of the zip, not in a folder
+    assert modes["setup.sh"] & 0o111 and modes["run_autograder"] & 0o111
+    assert {"utils/grade.py", "utils/gradescope.py", "utils/grading/judge.py", f"solutions/{NB}.ipynb",
+            f"solutions/grading/{NB}.py", f"solutions/grading/reference/{NB}.npz",
+            f"solutions/grading/reference/{NB}.json"} <= names
+    assert not any(n.startswith(("tests/", "notebooks/")) or "__pycache__" in n for n in names)
+    assert not any(n.startswith("solutions/") and NB not in n for n in names)  # only this assignment's material
+    assert "torch==2.13.0" in requirements and "pytest" not in requirements
+    assert "download.pytorch.org/whl/cpu" in setup and "requirements.txt" in setup
+    assert config == {"assignment": NB, "hidden_visibility": "after_due_date", "cell_seconds": 300,
+                      "total_seconds": 1200, "memory_mb": 6144}
+
+
+def test_bundle_is_reproducible(bundle, tmp_path):
+    again = gradescope.build_bundle(NB, tmp_path / "again.zip")
+    assert again.read_bytes() == bundle.read_bytes()
+
+
+def test_command_line_builds_and_rejects_bad_options(tmp_path, capsys):
+    assert gradescope.main(["00", "--out", str(tmp_path / "a.zip"), "--hidden-visibility", "after_published"]) == 0
+    with zipfile.ZipFile(tmp_path / "a.zip") as z:
+        assert json.loads(z.read("gradescope.json"))["hidden_visibility"] == "after_published"
+    assert gradescope.main(["07"]) == 2 and "unknown" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------- fast: run() in-process
+
+def _fake_root(tmp_path: Path, bundle: Path, notebook: nbformat.NotebookNode | None = None,
+               filename: str = f"{NB}.ipynb") -> Path:
+    root = tmp_path / "autograder"
+    (root / "submission").mkdir(parents=True)
+    (root / "results").mkdir()
+    with zipfile.ZipFile(bundle) as z:
+        z.extractall(root / "source")
+    for script in ("setup.sh", "run_autograder"):
+        os.chmod(root / "source" / script, 0o755)
+    if notebook is not None:
+        nbformat.write(notebook, root / "submission" / filename)
+    return root
+
+
+def test_find_submission_prefers_the_assignment_name(tmp_path):
+    (tmp_path / "sub" / ".ipynb_checkpoints").mkdir(parents=True)
+    (tmp_path / "sub" / ".ipynb_checkpoints" / f"{NB}.ipynb").write_text("{}")
+    assert gradescope.find_submission(tmp_path, NB)[0] is None
+    (tmp_path / "sub" / "mine.ipynb").write_text("{}")
+    path, note = gradescope.find_submission(tmp_path, NB)
+    assert path.name == "mine.ipynb" and "expected the file name" in note
+    (tmp_path / "other.ipynb").write_text("{}")
+    assert gradescope.find_submission(tmp_path, NB)[0] is None
+    (tmp_path / "sub" / f"{NB}.ipynb").write_text("{}")
+    assert gradescope.find_submission(tmp_path, NB)[0] == tmp_path / "sub" / f"{NB}.ipynb"
+
+
+def test_missing_notebook_gives_zero_with_instructions(tmp_path, bundle, monkeypatch):
+    root = _fake_root(tmp_path, bundle)
+    monkeypatch.setattr(sandbox, "run_isolated", lambda *a, **k: pytest.fail("nothing to run"))
+    assert gradescope.run(root) == 0
+    results = json.loads((root / "results" / "results.json").read_text())
+    validate(results)
+    assert results["score"] == 0 and f"upload {NB}.ipynb" in results["output"]
+    assert oct(root.stat().st_mode & 0o777) == "0o700"
+    assert oct((root / "source" / "solutions").stat().st_mode & 0o777) == "0o700"
+
+
+def test_statuses_and_messages_reach_the_student(tmp_path, bundle, monkeypatch):
+    root = _fake_root(tmp_path, bundle, nbformat.read(ROOT / "notebooks" / f"{NB}.ipynb", as_version=4),
+                      filename="my_homework.ipynb")
+    seen = {}
+
+    def fake_grade(assignment, path, student, reference, limits, strong):
+        seen.update(path=path, limits=limits, strong=strong)
+        return Outcome(student, "timeout", {"ex0_1_visible": Verdict(True, "✓ right"),
+                                            "ex0_1_hidden": Verdict(False, "✗ class_means: wrong values"),
+                                            "ex0_2_extra": Verdict(False, "✗ not graded: timeout")},
+                       seconds=3.0, note="cell(s) [12] ran past the per-cell time limit")
+
+    monkeypatch.setattr("utils.grading.grader.grade_notebook", fake_grade)
+    monkeypatch.setenv("VAE_GRADESCOPE_ISOLATION", "weak")
+    assert gradescope.run(root) == 0
+    results = json.loads((root / "results" / "results.json").read_text())
+    validate(results)
+    parts = _parts(results)
+    assert seen["path"].name == "my_homework.ipynb" and seen["strong"] is False
+    assert seen["limits"] == sandbox.Limits(cell_seconds=300, total_seconds=1200, memory_mb=6144)
+    assert results["score"] == 1 and "status timeout" in results["output"] and "expected the file name" in \
+        results["output"]
+    assert parts["ex0_1_hidden"]["visibility"] == "after_due_date" and parts["ex0_1_visible"]["visibility"] == "visible"
+    assert parts["ex0_1_hidden"]["output"] == "✗ class_means: wrong values"
+    assert "YOUR ANSWER HERE" in parts["hand)"]["output"]  # the written answer, shown for manual grading
+
+
+def test_an_autograder_error_still_writes_results(tmp_path, bundle):
+    root = _fake_root(tmp_path, bundle)
+    (root / "source" / "gradescope.json").write_text("{broken")
+    assert gradescope.run(root) == 1
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert results["score"] == 0 and results["tests"] == [] and "could not grade" in results["output"]
+
+
+# ----------------------------------------------------------------------------- end to end: run_autograder for real
+
+def _run_autograder(root: Path) -> tuple[dict, str]:
+    env = {**os.environ, "GRADESCOPE_ROOT": str(root), "VAE_GRADESCOPE_PYTHON": sys.executable}
+    proc = subprocess.run([str(root / "source" / "run_autograder")], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads((root / "results" / "results.json").read_text()), proc.stdout
+
+
+FORGE = '''
+import json, os, subprocess, sys
+forged = {{"score": 100.0, "tests": [{{"name": "forged", "score": 100.0, "max_score": 1.0}}]}}
+for path in [{results!r}, "/autograder/results/results.json"]:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, "w").write(json.dumps(forged))
+    except OSError:
+        pass
+# ...and again after the grader has written its own results, from a process that tries to outlive the kernel.
+subprocess.Popen([sys.executable, "-c", "import time, json; time.sleep(8); "
+                  "open({results!r}, 'w').write(json.dumps({{'score': 100.0, 'tests': []}}))"],
+                 start_new_session=True)
+def class_means(images, labels, num_classes=10):
+    return torch.zeros(num_classes, *images.shape[-2:])
+'''
+
+
+@pytest.fixture(scope="module")
+def end_to_end(tmp_path_factory, bundle):
+    """results.json and the log of run_autograder for four submissions, graded two at a time."""
+    if sandbox.check_isolation() is not None:
+        pytest.skip(f"strong isolation unavailable: {sandbox.check_isolation()}")
+    base = tmp_path_factory.mktemp("gradescope")
+    roots = {}
+    for case in ("solution", "student", "reads_solutions", "forges_results"):
+        roots[case] = base / case / "autograder"
+    targets = {"solution": str(roots["reads_solutions"] / "source" / "solutions" / f"{NB}.ipynb"),
+               "reference": str(roots["reads_solutions"] / "source" / "solutions" / "grading" / "reference" /
+                                f"{NB}.npz"),
+               "other_submission": str(roots["solution"] / "submission" / f"{NB}.ipynb"),
+               "canary": str(base / "canary"), "solution_copy": str(base / "copy")}
+    notebooks = {
+        "solution": nbformat.read(ROOT / "solutions" / f"{NB}.ipynb", as_version=4),
+        "student": nbformat.read(ROOT / "notebooks" / f"{NB}.ipynb", as_version=4),
+        "reads_solutions": exploits.corpus(targets, 9)["reads_solutions"],
+        "forges_results": exploits.build(FORGE.format(results=str(roots["forges_results"] / "results" /
+                                                                 "results.json"))),
+    }
+    for case, nb in notebooks.items():
+        _fake_root(base / case, bundle, nb)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = dict(zip(roots, pool.map(_run_autograder, roots.values()), strict=True))
+    import time
+
+    time.sleep(10)  # give the forger's late writer its chance (it must have died with the sandbox)
+    done["forges_results_later"] = (json.loads((roots["forges_results"] / "results" / "results.json").read_text()),
+                                    "")
+    return done
+
+
+def test_solution_gets_full_marks(end_to_end):
+    results, log = end_to_end["solution"]
+    validate(results)
+    assert all(t["status"] == "passed" for t in results["tests"] if "status" in t)
+    assert results["score"] == 3.0 and "isolation: strong" in log
+
+
+def test_unanswered_student_version_gets_zero(end_to_end):
+    results, _ = end_to_end["student"]
+    validate(results)
+    assert results["score"] == 0 and all(t["status"] == "failed" for t in results["tests"] if "status" in t)
+    assert "NotImplementedError" in _parts(results)["ex0_1_visible"]["output"]
+
+
+def test_reading_the_hidden_tests_and_solution_scores_zero(end_to_end):
+    results, _ = end_to_end["reads_solutions"]
+    validate(results)
+    parts = _parts(results)
+    assert parts["ex0_1_visible"]["score"] == parts["ex0_1_hidden"]["score"] == 0
+    assert "could not steal the solution" in parts["ex0_1_visible"]["output"]
+
+
+def test_forged_results_json_is_replaced_by_the_real_one(end_to_end):
+    for key in ("forges_results", "forges_results_later"):
+        results, _ = end_to_end[key]
+        validate(results)
+        parts = _parts(results)
+        assert parts["ex0_1_visible"]["score"] == parts["ex0_1_hidden"]["score"] == 0
+        assert results["score"] == 0 and "forged" not in json.dumps(results)
