@@ -1,0 +1,588 @@
+"""Hidden tests for 01_autoencoders (instructor material: never released to students).
+
+PROBES run in the student's kernel and only return tensors: the student's functions and classes on inputs built here,
+and, for the trained models, the weights of their Linear layers. JUDGES run in the trusted grader and apply the check
+cells' criteria. A trained model is rebuilt here with the architecture the exercise prescribes (Linear -> ReLU ->
+Linear in the encoder and in the decoder), the student's weights are loaded strictly, and it is evaluated on the test
+images the judge loads itself; nothing the kernel computed about a trained model is trusted.
+
+Statistical tolerances, as in the check cells: a sample mean of n Gaussian draws lies within 5 standard errors
+√(Σ_ii / n) of the mean, a sample covariance entry within 5 of √((Σ_ii Σ_jj + Σ_ij²) / n), and a masked fraction
+(Binomial(n, p) / n) within 5 of √(p (1 − p) / n): a false alarm has probability below 1e-5 per entry.
+"""
+
+import functools
+
+import torch
+
+from utils.grading.judge import Verdict, compare
+
+PIXELS = 784
+HIDDEN, CODE_DIM = 400, 20  # the notebook's trained autoencoders
+
+
+# ---- judge helpers ---------------------------------------------------------------------------------------------------
+
+class _Fail(Exception):
+    """A failed criterion, with the message the student sees."""
+
+
+def _judge(label: str):
+    """Turn `fn(got, want) -> str` (success detail) that raises _Fail into a judge returning a Verdict."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def judge(got: dict, want: dict) -> Verdict:
+            try:
+                detail = fn(got, want)
+            except _Fail as exc:
+                return Verdict(False, f"✗ {label}: {exc}")
+            except (KeyError, IndexError, RuntimeError, TypeError, ValueError) as exc:
+                return Verdict(False, f"✗ {label}: your results have the wrong form ({type(exc).__name__}: "
+                                      f"{str(exc)[:200]})")
+            return Verdict(True, f"✓ {label}" + (f": {detail}" if detail else ""))
+
+        return judge
+
+    return wrap
+
+
+def _value(got: dict, name: str, shape: tuple | None = None, hint: str = "") -> torch.Tensor:
+    if name not in got:
+        raise _Fail(f"{name} is missing from the results")
+    value = got[name]
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        raise _Fail(f"{name} has shape {tuple(value.shape)} but should have shape {tuple(shape)}"
+                    + (f" — hint: {hint}" if hint else ""))
+    return value
+
+
+def _close(name: str, got: dict, want: torch.Tensor, rtol: float, atol: float, hidden: bool, hint: str = "") -> None:
+    message = compare(name, got.get(name), want, rtol, atol, hidden)
+    if message:
+        raise _Fail(message + (f" — hint: {hint}" if hint else ""))
+
+
+def _flag(got: dict, name: str) -> bool:
+    return bool(got[name].item()) if name in got else False
+
+
+def _linear_params(module) -> dict:
+    """{"0": {"weight", "bias"}, "1": ...}: the Linear layers of `module` in order (probe side)."""
+    from torch import nn
+
+    return {str(i): {"weight": m.weight, "bias": m.bias}
+            for i, m in enumerate(x for x in module.modules() if isinstance(x, nn.Linear))}
+
+
+def _layer_shapes(module) -> torch.Tensor:
+    """(L, 2) in/out features of the Linear layers of `module` in order (probe side)."""
+    from torch import nn
+
+    shapes = [(m.in_features, m.out_features) for m in module.modules() if isinstance(m, nn.Linear)]
+    return torch.tensor(shapes, dtype=torch.int64).reshape(-1, 2)
+
+
+def _trained_weights(model) -> dict:
+    return {"encoder": _linear_params(model.encoder), "decoder": _linear_params(model.decoder)}
+
+
+def _rebuild(got: dict, prefix: str, sizes: tuple[int, int, int]) -> torch.nn.Sequential:
+    """Linear(sizes[0], sizes[1]) -> ReLU -> Linear(sizes[1], sizes[2]) with the student's weights, loaded strictly."""
+    from torch import nn
+
+    net = nn.Sequential(nn.Linear(sizes[0], sizes[1]), nn.ReLU(), nn.Linear(sizes[1], sizes[2]))
+    names = sorted({k[len(prefix) + 1:].split(".")[0] for k in got if k.startswith(prefix + ".")})
+    if len(names) != 2:
+        raise _Fail(f"the {prefix.split('.')[-1]} has {len(names)} Linear layer(s), expected 2.")
+    state = {f"{2 * i}.{p}": got[f"{prefix}.{i}.{p}"].float() for i in range(2) for p in ("weight", "bias")
+             if f"{prefix}.{i}.{p}" in got}
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise _Fail(f"the {prefix.split('.')[-1]}'s weights do not fit the specified architecture "
+                    f"({str(exc).splitlines()[-1].strip()[:200]})") from None
+    return net.eval()
+
+
+def _bce(x: torch.Tensor, logits: torch.Tensor) -> float:
+    """Bernoulli negative log-likelihood, nats per image (sum over pixels, mean over images)."""
+    return (torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)).item()
+
+
+@functools.lru_cache(maxsize=2)
+def _mnist(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    from utils import data
+
+    return data.load_mnist(split=split, flatten=True)
+
+
+def _reference_corrupt(x: torch.Tensor, p: float, seed: int) -> torch.Tensor:
+    keep = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed)) >= p
+    return x * keep
+
+
+# ---- 1.1 the autoencoder -----------------------------------------------------------------------------------------------
+
+def _architecture(ns: dict, code_dim: int, hidden: int) -> tuple[object, dict]:
+    model = ns["Autoencoder"](code_dim, hidden)
+    return model, {"encoder_layers": _layer_shapes(model.encoder), "decoder_layers": _layer_shapes(model.decoder),
+                   "n_params": sum(p.numel() for p in model.parameters())}
+
+
+def _check_architecture(got: dict, prefix: str, code_dim: int, hidden: int) -> None:
+    expected = {"encoder": [(PIXELS, hidden), (hidden, code_dim)], "decoder": [(code_dim, hidden), (hidden, PIXELS)]}
+    for part, layers in expected.items():
+        shapes = [tuple(row) for row in _value(got, f"{prefix}.{part}_layers").tolist()]
+        if len(shapes) != len(layers):
+            raise _Fail(f"with code_dim={code_dim}, hidden={hidden} the {part} has {len(shapes)} Linear layer(s), "
+                        f"expected {len(layers)}: {shapes}.")
+        for i, (g, e) in enumerate(zip(shapes, layers, strict=True)):
+            if g != e:
+                raise _Fail(f"{part} Linear layer {i + 1} maps {g[0]} -> {g[1]}, expected {e[0]} -> {e[1]} "
+                            f"(code_dim={code_dim}, hidden={hidden}).")
+    n_params = int(_value(got, f"{prefix}.n_params").item())
+    expected_n = sum(i * o + o for layers in expected.values() for i, o in layers)
+    if n_params != expected_n:
+        raise _Fail(f"{n_params} parameters, expected {expected_n} — hint: extra layers, or a missing bias?")
+
+
+ARCH_VISIBLE = ((CODE_DIM, HIDDEN), (2, 64))
+BATCHES = (1, 7, 64)
+
+
+def probe_autoencoder_visible(ns: dict) -> dict:
+    torch.manual_seed(0)
+    out = {}
+    with torch.no_grad():
+        for code_dim, hidden in ARCH_VISIBLE:
+            model, entry = _architecture(ns, code_dim, hidden)
+            for batch in BATCHES:
+                z, logits = model(torch.rand(batch, 1, 28, 28))
+                entry[f"z_shape{batch}"] = torch.tensor(z.shape)
+                entry[f"logits_shape{batch}"] = torch.tensor(logits.shape)
+            entry["flat_shape"] = torch.tensor(model(torch.rand(5, PIXELS))[0].shape)
+            far = model.decoder(10 * torch.randn(256, code_dim))
+            entry["far_min"], entry["far_max"] = far.min(), far.max()
+            out[f"d{code_dim}"] = entry
+    return out
+
+
+@_judge("Autoencoder")
+def judge_autoencoder_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - the specification is the reference
+    for code_dim, hidden in ARCH_VISIBLE:
+        prefix = f"d{code_dim}"
+        _check_architecture(got, prefix, code_dim, hidden)
+        for batch in BATCHES:
+            z_shape = tuple(_value(got, f"{prefix}.z_shape{batch}").tolist())
+            if z_shape != (batch, code_dim):
+                raise _Fail(f"the code z has shape {z_shape}, expected {(batch, code_dim)}.")
+            logits_shape = tuple(_value(got, f"{prefix}.logits_shape{batch}").tolist())
+            if logits_shape != (batch, PIXELS):
+                raise _Fail(f"the logits have shape {logits_shape}, expected {(batch, PIXELS)} — hint: flatten the "
+                            "images to (B, 784) first.")
+        flat = tuple(_value(got, f"{prefix}.flat_shape").tolist())
+        if flat != (5, code_dim):
+            raise _Fail(f"on flat (5, 784) input the code has shape {flat}, expected {(5, code_dim)}.")
+        if _value(got, f"{prefix}.far_min").item() >= 0 and _value(got, f"{prefix}.far_max").item() <= 1:
+            raise _Fail("every decoder output lies in [0, 1]: it returns probabilities — hint: remove the final sigmoid; "
+                        "the loss turns logits into probabilities itself.")
+    return "architecture, parameter count, shapes and logits as specified"
+
+
+ARCH_HIDDEN = ((6, 48), (17, 150))
+
+
+def probe_autoencoder_hidden(ns: dict) -> dict:
+    torch.manual_seed(321)
+    out = {}
+    with torch.no_grad():
+        for code_dim, hidden in ARCH_HIDDEN:
+            model, entry = _architecture(ns, code_dim, hidden)
+            x_odd = torch.rand(3, 1, 28, 28)
+            entry["z"], entry["logits"] = model(x_odd)
+            entry["z_encoder"] = model.encoder(x_odd.reshape(3, PIXELS))
+            entry["logits_composed"] = model.decoder(entry["z_encoder"])
+            out[f"d{code_dim}"] = entry
+    return out
+
+
+@_judge("Autoencoder (hidden)")
+def judge_autoencoder_hidden(got: dict, want: dict) -> str:  # noqa: ARG001 - compared with the student's own parts
+    for code_dim, hidden in ARCH_HIDDEN:
+        prefix = f"d{code_dim}"
+        _check_architecture(got, prefix, code_dim, hidden)
+        _value(got, f"{prefix}.z", (3, code_dim))
+        _close(f"{prefix}.logits", got, _value(got, f"{prefix}.logits_composed").double(), rtol=1e-5, atol=1e-8,
+               hidden=True, hint="forward must return (z, decoder(z)).")
+        _close(f"{prefix}.z", got, _value(got, f"{prefix}.z_encoder").double(), rtol=1e-5, atol=1e-8, hidden=True,
+               hint="the code z is encoder(x) of the flattened images.")
+    return "other code and hidden sizes; forward is decoder(encoder(x))"
+
+
+# ---- 1.2 reconstruction loss and training ------------------------------------------------------------------------------
+
+def _loss_visible_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(16, PIXELS, generator=gen)
+    return x, 3 * torch.randn(16, PIXELS, generator=gen)
+
+
+def _loss_hidden_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(7077)
+    x = torch.rand(6, 1, 28, 28, generator=gen)
+    return x, 60 * torch.randn(6, PIXELS, generator=gen)
+
+
+def _probe_loss(ns: dict, x: torch.Tensor, logits: torch.Tensor) -> dict:
+    got = ns["reconstruction_loss"](x, logits)
+    return {"loss": got, "is_tensor": isinstance(got, torch.Tensor)}
+
+
+def probe_loss_visible(ns: dict) -> dict:
+    return _probe_loss(ns, *_loss_visible_inputs())
+
+
+@_judge("reconstruction_loss")
+def judge_loss_visible(got: dict, want: dict) -> str:
+    if not _flag(got, "is_tensor"):
+        raise _Fail("the result is not a torch.Tensor.")
+    loss = _value(got, "loss", (), hint="return one number: the mean over the batch of per-image sums.").double()
+    x, logits = _loss_visible_inputs()
+    reference = want["loss"].double()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    variants = {
+        "a mean over pixels instead of a sum (divide by 784 too many)": reference / PIXELS,
+        "a sum over the batch instead of a mean": reference * 16,
+        "probabilities passed where logits were expected (sigmoid applied twice)":
+            bce(torch.sigmoid(logits), x, reduction="sum").double() / 16,
+        "the negative of the loss (a log-likelihood, not its negative)": -reference,
+        "squared error instead of cross-entropy": ((torch.sigmoid(logits) - x) ** 2).sum().double() / 16,
+    }
+    for label, value in variants.items():
+        if torch.allclose(loss, value, rtol=1e-4, atol=1e-8):
+            raise _Fail(f"this is {label}.")
+    _close("loss", got, want["loss"], rtol=1e-5, atol=1e-8, hidden=False)
+    return "equals BCE-with-logits summed over pixels, averaged over the batch"
+
+
+def probe_loss_hidden(ns: dict) -> dict:
+    return _probe_loss(ns, *_loss_hidden_inputs())
+
+
+@_judge("reconstruction_loss (hidden)")
+def judge_loss_hidden(got: dict, want: dict) -> str:
+    loss = _value(got, "loss", ())
+    if not torch.isfinite(loss).all():
+        raise _Fail("not finite with logits of size 60 — hint: log(sigmoid(l)) underflows for large |l|: use softplus "
+                    "or binary_cross_entropy_with_logits.")
+    _close("loss", got, want["loss"], rtol=1e-4, atol=1e-8, hidden=True,
+           hint="image-shaped x must be flattened to (B, 784); the loss must stay stable for extreme logits.")
+    return "image-shaped input and extreme logits"
+
+
+def probe_trained(ns: dict) -> dict:
+    return {"autoencoder": _trained_weights(ns["autoencoder"])}
+
+
+def _test_loss(got: dict, name: str) -> float:
+    """Test reconstruction loss (nats per image) of the student's trained autoencoder `name`, rebuilt here."""
+    x_test, _ = _mnist("test")
+    encoder = _rebuild(got, f"{name}.encoder", (PIXELS, HIDDEN, CODE_DIM))
+    decoder = _rebuild(got, f"{name}.decoder", (CODE_DIM, HIDDEN, PIXELS))
+    with torch.no_grad():
+        return _bce(x_test, decoder(encoder(x_test)))
+
+
+@_judge("trained autoencoder")
+def judge_trained(got: dict, want: dict) -> str:  # noqa: ARG001 - evaluated here on the test set
+    # Reference solution: 85.3 / 86.2 nats per image (seeds 0 / 1); the check cell's bound leaves a 10-nat margin.
+    loss = _test_loss(got, "autoencoder")
+    if not 0.0 <= loss <= 95.0:
+        raise _Fail(f"test reconstruction loss {loss:.1f} nats per image, outside [0, 95] — hint: above 95: check the "
+                    "loss (sum over pixels, mean over the batch) and that the decoder outputs logits.")
+    return f"test reconstruction loss {loss:.1f} nats per image (at most 95)"
+
+
+# ---- 1.3 linear probe --------------------------------------------------------------------------------------------------
+
+def _probe_inputs_visible():
+    gen = torch.Generator().manual_seed(5)
+    centres = 4 * torch.randn(10, 5, generator=gen)
+    scales = torch.tensor([1.0, 100.0, 0.01, 10.0, 1000.0])
+    labels_a, labels_b = torch.arange(10).repeat(20), torch.arange(10).repeat(50)
+    feats_a = (centres[labels_a] + torch.randn(200, 5, generator=gen)) * scales
+    feats_b = (centres[labels_b] + torch.randn(500, 5, generator=gen)) * scales
+    return feats_a, labels_a, feats_b, labels_b
+
+
+def _accuracy(ns: dict, *args) -> dict:
+    accuracy = ns["linear_probe_accuracy"](*args)
+    return {"accuracy": accuracy, "is_float": isinstance(accuracy, float)}
+
+
+def probe_linear_visible(ns: dict) -> dict:
+    return _accuracy(ns, *_probe_inputs_visible())
+
+
+@_judge("linear_probe_accuracy")
+def judge_linear_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - a known answer: nearly perfect
+    if not _flag(got, "is_float"):
+        raise _Fail("the accuracy is not a Python float — hint: return .item() of the accuracy.")
+    accuracy = _value(got, "accuracy", ()).item()
+    if not 0.9 <= accuracy <= 1.0:
+        raise _Fail(f"accuracy {accuracy:.3f} on well-separated classes, expected between 0.9 and 1 — hint: standardize "
+                    "with the *train* mean/std, and use argmax of the logits on the test features.")
+    return f"accuracy {accuracy:.3f} on well-separated classes"
+
+
+def probe_linear_hidden(ns: dict) -> dict:
+    gen = torch.Generator().manual_seed(1111)
+    feats = torch.randn(300, 8, generator=gen)
+    labels_fit = (feats[:, 1] > 0).long() * 7  # learnable on train ...
+    labels_shuffled = labels_fit[torch.randperm(300, generator=gen)]  # ... but test labels are unrelated to features
+    return {"unrelated": _accuracy(ns, feats, labels_fit, feats, labels_shuffled)}
+
+
+@_judge("linear_probe_accuracy (hidden)")
+def judge_linear_hidden(got: dict, want: dict) -> str:  # noqa: ARG001 - a known answer: chance level
+    if not _value(got, "unrelated.accuracy", ()).item() <= 0.8:
+        raise _Fail("accuracy stays high when the test labels are unrelated to the features — hint: compute the "
+                    "accuracy on test_features against test_labels, not on the training data.")
+    return "measured on the test data"
+
+
+def _labelled_subset(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    picked = []
+    for k in range(10):
+        members = torch.nonzero(labels == k).flatten()
+        picked.append(members[torch.randperm(len(members), generator=gen)[:per_class]])
+    return torch.cat(picked)
+
+
+def _reference_linear_probe(train_features, train_labels, test_features, test_labels, seed: int) -> float:
+    """The solution's linear_probe_accuracy (300 full-batch Adam steps, lr 0.01, weight decay 1e-3)."""
+    from torch import nn
+
+    mean, std = train_features.mean(0), train_features.std(0) + 1e-6
+    train_std, test_std = (train_features - mean) / std, (test_features - mean) / std
+    torch.manual_seed(seed)
+    classifier = nn.Linear(train_features.shape[1], 10)
+    optimizer = torch.optim.Adam(classifier.parameters(), lr=0.01)
+    for _ in range(300):
+        loss = nn.functional.cross_entropy(classifier(train_std), train_labels) + 1e-3 * classifier.weight.pow(2).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return (classifier(test_std).argmax(1) == test_labels).float().mean().item()
+
+
+def probe_gain(ns: dict) -> dict:
+    return {"autoencoder": _trained_weights(ns["autoencoder"])}
+
+
+@_judge("accuracy gain of trained over random codes")
+def judge_gain(got: dict, want: dict) -> str:  # noqa: ARG001 - evaluated here with the reference probe
+    # Reference solution over 5 labelled subsets: random codes 0.43-0.53, trained codes 0.73-0.78, a gap of 0.25-0.30
+    # in every subset; the check cell asks for 0.15 on average over 3 subsets of 100 labels.
+    from torch import nn
+
+    x_train, y_train = _mnist("train")
+    x_test, y_test = _mnist("test")
+    trained = _rebuild(got, "autoencoder.encoder", (PIXELS, HIDDEN, CODE_DIM))
+    torch.manual_seed(1)
+    random_encoder = nn.Sequential(nn.Linear(PIXELS, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, CODE_DIM)).eval()
+    gaps = []
+    for seed in range(3):
+        idx = _labelled_subset(y_train, 10, seed)
+        with torch.no_grad():
+            feats = {name: (enc(x_train[idx]), enc(x_test)) for name, enc in (("random", random_encoder),
+                                                                                ("trained", trained))}
+        acc = {name: _reference_linear_probe(f_tr, y_train[idx], f_te, y_test, seed) for name, (f_tr, f_te) in feats.items()}
+        gaps.append(acc["trained"] - acc["random"])
+    gap = sum(gaps) / len(gaps)
+    if not 0.15 <= gap <= 1.0:
+        raise _Fail(f"the trained encoder's codes beat random codes by {gap:.3f} in accuracy on average, at least 0.15 "
+                    "needed — hint: train the autoencoder as specified; its codes must keep what distinguishes digits.")
+    return f"{gap:.3f} on average over 3 subsets of 100 labels (at least 0.15)"
+
+
+# ---- 1.4 fit and sample a Gaussian -------------------------------------------------------------------------------------
+
+F64 = torch.float64
+TRUE_MEAN = [1.0, -2.0, 0.5]
+A = [[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [-0.5, 0.3, 0.4]]
+
+
+def _small_codes() -> torch.Tensor:
+    return torch.randn(7, 3, generator=torch.Generator().manual_seed(3), dtype=F64)
+
+
+def _true_gaussian() -> tuple[torch.Tensor, torch.Tensor]:
+    a = torch.tensor(A, dtype=F64)
+    return torch.tensor(TRUE_MEAN, dtype=F64), a @ a.T
+
+
+def _check_samples(samples: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor, hidden: bool) -> None:
+    samples = samples.double()
+    mean, cov = mean.double(), cov.double()
+    n = len(samples)
+    if not torch.isfinite(samples).all():
+        raise _Fail("the samples contain NaN or inf.")
+    se_mean = (cov.diagonal() / n).sqrt()
+    se_cov = ((cov.diagonal()[:, None] * cov.diagonal()[None, :] + cov**2) / n).sqrt()
+    emp_cov = torch.cov(samples.T)
+    if ((samples.mean(0) - mean).abs() > 5 * se_mean).any():
+        raise _Fail("the sample mean is off by more than 5 standard errors — hint: add the mean.")
+    if ((emp_cov - cov).abs() > 5 * se_cov).any():
+        if not hidden and torch.allclose(emp_cov, cov @ cov, rtol=0.05, atol=0.05):
+            raise _Fail("the samples have covariance Σ², not Σ — hint: multiply eps by the Cholesky factor L, not by Σ.")
+        raise _Fail("the sample covariance is off by more than 5 standard errors — hint: z = mean + eps @ L.T with "
+                    "L = torch.linalg.cholesky(cov); an elementwise sqrt of Σ ignores correlations.")
+
+
+N_VISIBLE = 20_000
+
+
+def probe_gaussian_visible(ns: dict) -> dict:
+    m_hat, c_hat = ns["fit_gaussian"](_small_codes())
+    mean, cov = _true_gaussian()
+    samples = ns["sample_gaussian"](mean, cov, N_VISIBLE, torch.Generator().manual_seed(4))
+    again = ns["sample_gaussian"](mean, cov, N_VISIBLE, torch.Generator().manual_seed(4))
+    return {"mean": m_hat, "cov": c_hat, "samples": samples, "reproducible": torch.equal(samples, again)}
+
+
+@_judge("fit_gaussian and sample_gaussian")
+def judge_gaussian_visible(got: dict, want: dict) -> str:
+    c_hat = _value(got, "cov", (3, 3))
+    if torch.allclose(c_hat.double(), torch.cov(_small_codes().T, correction=0)):
+        raise _Fail("fit_gaussian returns the biased covariance (divided by N) — hint: divide by N - 1.")
+    _close("mean", got, want["mean"], rtol=1e-5, atol=1e-8, hidden=False)
+    _close("cov", got, want["cov"], rtol=1e-5, atol=1e-8, hidden=False)
+    samples = _value(got, "samples", (N_VISIBLE, 3))
+    if not _flag(got, "reproducible"):
+        raise _Fail("sample_gaussian: two calls with equally seeded generators differ — hint: draw eps with "
+                    "generator=generator.")
+    _check_samples(samples, *_true_gaussian(), hidden=False)
+    return "mean and covariance within 5 standard errors, reproducible with a generator"
+
+
+N_HIDDEN = 40_000
+
+
+def _hidden_gaussian() -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(9099)
+    b = torch.randn(5, 5, generator=gen) / 2 + torch.eye(5)
+    return torch.randn(5, generator=gen), b @ b.T
+
+
+def _hidden_codes() -> torch.Tensor:
+    return 2 + 3 * torch.randn(40, 5, generator=torch.Generator().manual_seed(9100))
+
+
+def probe_gaussian_hidden(ns: dict) -> dict:
+    mean5, cov5 = _hidden_gaussian()
+    draws = ns["sample_gaussian"](mean5, cov5, N_HIDDEN, torch.Generator().manual_seed(18))
+    m5, c5 = ns["fit_gaussian"](_hidden_codes())
+    return {"draws": draws, "fit_mean": m5, "fit_cov": c5}
+
+
+@_judge("sample_gaussian and fit_gaussian (hidden)")
+def judge_gaussian_hidden(got: dict, want: dict) -> str:
+    draws = _value(got, "draws", (N_HIDDEN, 5))
+    try:
+        _check_samples(draws, *_hidden_gaussian(), hidden=True)
+    except _Fail:
+        raise _Fail("mean or covariance outside 5 standard errors on a 5-d float32 Gaussian.") from None
+    _close("fit_cov", got, want["fit_cov"], rtol=1e-4, atol=1e-8, hidden=True, hint="the unbiased covariance (N − 1).")
+    _close("fit_mean", got, want["fit_mean"], rtol=1e-4, atol=1e-6, hidden=True)
+    return "5-d float32 Gaussian within 5 standard errors; covariance of other codes"
+
+
+# ---- 1.5 denoising autoencoder -----------------------------------------------------------------------------------------
+
+def _ones_input() -> torch.Tensor:
+    return torch.rand(200, PIXELS, generator=torch.Generator().manual_seed(6)) + 0.5  # no zeros: every 0 is a mask
+
+
+def probe_corrupt(ns: dict) -> dict:
+    x = _ones_input()
+    before = x.clone()
+    noisy = ns["corrupt"](x, 0.3, torch.Generator().manual_seed(1))
+    unchanged = torch.equal(before, x)
+    again = ns["corrupt"](x, 0.3, torch.Generator().manual_seed(1))
+    return {"noisy": noisy, "input_unchanged": unchanged, "reproducible": torch.equal(noisy, again)}
+
+
+@_judge("corrupt")
+def judge_corrupt(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by its statistics
+    x = _ones_input()
+    noisy = _value(got, "noisy", tuple(x.shape))
+    if not _flag(got, "input_unchanged"):
+        raise _Fail("the input was modified in place — hint: build a new tensor, e.g. x * mask.")
+    masked = noisy == 0
+    fraction = masked.double().mean().item()
+    if abs(fraction - 0.3) > 5 * (0.3 * 0.7 / masked.numel()) ** 0.5:
+        hint = (" — hint: p is the probability of *dropping* a pixel, not of keeping it." if abs(fraction - 0.7) < 0.01
+                else "")
+        raise _Fail(f"{fraction:.3f} of the pixels are masked, expected 0.3 (within 5 standard errors){hint}")
+    if not torch.allclose(noisy[~masked].double(), x[~masked].double(), rtol=1e-5, atol=1e-8):
+        raise _Fail("pixels that are not masked changed: keep them as they are.")
+    if not _flag(got, "reproducible"):
+        raise _Fail("equally seeded generators give different masks — hint: draw the mask with generator=generator.")
+    return f"{fraction:.4f} masked for p = 0.3"
+
+
+def probe_denoiser(ns: dict) -> dict:
+    return {"autoencoder": _trained_weights(ns["autoencoder"]), "denoiser": _trained_weights(ns["denoiser"])}
+
+
+@_judge("denoising gain")
+def judge_denoiser(got: dict, want: dict) -> str:  # noqa: ARG001 - evaluated here on masked test images
+    # Reference solution (seeds 0 and 1): plain 133.2 / 129.0, denoising 102.8 / 103.2 nats; the check asks for 10.
+    x_test, _ = _mnist("test")
+    noisy = _reference_corrupt(x_test, 0.5, 123)
+    losses = {}
+    for name in ("autoencoder", "denoiser"):
+        encoder = _rebuild(got, f"{name}.encoder", (PIXELS, HIDDEN, CODE_DIM))
+        decoder = _rebuild(got, f"{name}.decoder", (CODE_DIM, HIDDEN, PIXELS))
+        with torch.no_grad():
+            losses[name] = _bce(x_test, decoder(encoder(noisy)))
+    gain = losses["autoencoder"] - losses["denoiser"]
+    if not gain >= 10.0:
+        raise _Fail(f"plain {losses['autoencoder']:.1f} minus denoising {losses['denoiser']:.1f} = {gain:.1f} nats, at "
+                    "least 10 needed — hint: train on corrupt(x) as input and the clean x as the target.")
+    return f"plain {losses['autoencoder']:.1f} − denoising {losses['denoiser']:.1f} = {gain:.1f} nats (at least 10)"
+
+
+PROBES = {
+    "ex1_1_visible": probe_autoencoder_visible,
+    "ex1_1_hidden": probe_autoencoder_hidden,
+    "ex1_2_visible": probe_loss_visible,
+    "ex1_2_hidden": probe_loss_hidden,
+    "ex1_2_trained": probe_trained,
+    "ex1_3_visible": probe_linear_visible,
+    "ex1_3_hidden": probe_linear_hidden,
+    "ex1_3_gain": probe_gain,
+    "ex1_4_visible": probe_gaussian_visible,
+    "ex1_4_hidden": probe_gaussian_hidden,
+    "ex1_5_visible": probe_corrupt,
+    "ex1_5_result": probe_denoiser,
+}
+
+JUDGES = {
+    "ex1_1_visible": judge_autoencoder_visible,
+    "ex1_1_hidden": judge_autoencoder_hidden,
+    "ex1_2_visible": judge_loss_visible,
+    "ex1_2_hidden": judge_loss_hidden,
+    "ex1_2_trained": judge_trained,
+    "ex1_3_visible": judge_linear_visible,
+    "ex1_3_hidden": judge_linear_hidden,
+    "ex1_3_gain": judge_gain,
+    "ex1_4_visible": judge_gaussian_visible,
+    "ex1_4_hidden": judge_gaussian_hidden,
+    "ex1_5_visible": judge_corrupt,
+    "ex1_5_result": judge_denoiser,
+}

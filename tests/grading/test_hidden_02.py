@@ -1,0 +1,236 @@
+"""Hidden tests of 02_latent_variables_elbo: the solution passes, typical wrong answers fail with a message that says why."""
+
+import math
+
+import pytest
+import torch
+
+from tests import nbtools
+from tests.grading.gradetools import judge
+from tests.test_nb02_checks import (
+    e_step_dim0,
+    elbo_factory,
+    elbo_mc_factory,
+    ell_factory,
+    iw_factory,
+    kl_right,
+    m_step_factory,
+    naive_e_step,
+    tempered_e_step,
+)
+from utils import widgets
+
+NAME = "02_latent_variables_elbo"
+NB = nbtools.load(NAME)
+GRADE_IDS = ["ex2_1_visible", "ex2_1_hidden", "ex2_2_visible", "ex2_2_em_visible", "ex2_2_hidden", "ex2_3_visible",
+             "ex2_3_hidden", "ex2_4_visible", "ex2_4_mc_visible", "ex2_4_hidden", "ex2_5_visible", "ex2_5_hidden",
+             "ex2_6_visible", "ex2_6_hidden"]
+
+
+@pytest.fixture(autouse=True)
+def float64_default():
+    """The notebook computes in float64 (its setup cell sets the default dtype), so the probes run under it too."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+def _namespace(**overrides) -> dict:
+    ns: dict = {"torch": torch, "math": math, "widgets": widgets}
+    for name in ("jensen_gap", "gmm_log_joint", "e_step", "kl_normal_std", "expected_log_likelihood", "beta_objective"):
+        assert nbtools.run_source(nbtools.cell_defining(NB, name), ns) is None, name
+    assert nbtools.run_source(nbtools.cell_defining(NB, "iw_bound"), ns) is None
+    ns.update(overrides)
+    return ns
+
+
+def fails(grade_id: str, says: str, **wrong) -> str:
+    verdict = judge(NAME, grade_id, _namespace(**wrong))
+    assert not verdict.passed, verdict.message
+    assert says in verdict.message, verdict.message
+    return verdict.message
+
+
+@pytest.mark.parametrize("grade_id", GRADE_IDS)
+def test_solution_passes_every_hidden_test(grade_id):
+    verdict = judge(NAME, grade_id, _namespace())
+    assert verdict.passed, verdict.message
+
+
+# ---- 2.1 -------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("wrong", "says"), [
+    (lambda s: torch.log(s).mean(-1) - torch.log(s.mean(-1)), "the sign is flipped"),
+    (lambda s: torch.log(s.sum(-1)) - torch.log(s).mean(-1), "off by log N"),
+])
+def test_jensen_mistakes_are_named(wrong, says):
+    fails("ex2_1_visible", says, jensen_gap=wrong)
+    fails("ex2_1_hidden", "jensen_gap (hidden)", jensen_gap=wrong)
+
+
+def test_jensen_reducing_everything_fails_the_batch():
+    fails("ex2_1_hidden", "reduce over the last dimension", jensen_gap=lambda s: torch.log(s.mean()) - torch.log(s).mean())
+
+
+def test_jensen_memorised_visible_answer_fails_the_hidden_inputs():
+    right = _namespace()["jensen_gap"]
+
+    def memorised(samples):
+        return right(samples) if samples.shape == (100_000,) else torch.zeros(samples.shape[:-1])
+
+    assert judge(NAME, "ex2_1_visible", _namespace(jensen_gap=memorised)).passed
+    fails("ex2_1_hidden", "5 standard errors", jensen_gap=memorised)
+
+
+# ---- 2.2 -------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("override", "says"), [
+    ({"e_step": naive_e_step}, "Use torch.logsumexp"),
+    ({"e_step": e_step_dim0}, "normalized over the data points (dim=0)"),
+    ({"m_step": m_step_factory(pi_fn=lambda nk, n: nk)}, "the weights sum to N"),
+    ({"m_step": m_step_factory(mu_div_n=True)}, "divide by N_k, not by N"),
+    ({"m_step": m_step_factory(std=True)}, "return the variances σ_k², not σ_k"),
+    ({"m_step": m_step_factory(var_div_n=True)}, "σ_k² = Σ_n r_nk (x_n − μ_k)² / N_k"),
+])
+def test_em_step_mistakes_are_named(override, says):
+    fails("ex2_2_visible", says, **override)
+
+
+def test_responsibilities_that_are_not_the_posterior_fail_the_em_run():
+    fails("ex2_2_em_visible", "after an E-step F(θ, Q) differs from log p(x)", e_step=tempered_e_step)
+    fails("ex2_2_hidden", "(hidden)", e_step=tempered_e_step)
+
+
+def test_a_bad_m_step_fails_the_em_run():
+    fails("ex2_2_em_visible", "EM", m_step=m_step_factory(var_div_n=True))
+
+
+def test_em_hidden_names_the_mistake_without_revealing_values():
+    message = fails("ex2_2_hidden", "μ_k = Σ_n r_nk x_n / N_k", m_step=m_step_factory(mu_div_n=True))
+    assert "largest difference" not in message and "expected" not in message
+
+
+def test_e_step_in_place_is_named():
+    right = _namespace()["e_step"]
+
+    def in_place(x, pi, mu, var):
+        out = right(x.clone(), pi, mu, var)
+        x.mul_(1.0 + 1e-9)
+        return out
+
+    fails("ex2_2_hidden", "in place", e_step=in_place)
+
+
+# ---- 2.3 -------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("wrong", "says"), [
+    (lambda mu, lv: 0.5 * (mu**2 + (2 * lv).exp() - 1 - 2 * lv).sum(-1), "logvar is log σ², not log σ"),
+    (lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 - 0.5 * lv).sum(-1), "uses log σ where log σ²"),
+    (lambda mu, lv: 2 * kl_right(mu, lv), "the factor ½ is missing"),
+    (lambda mu, lv: -kl_right(mu, lv), "the sign is flipped"),
+    (lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 - lv).mean(-1), "a mean over the latent dimensions"),
+    (lambda mu, lv: 0.5 * (mu**2 + lv.exp() - lv).sum(-1), "the −1 of each latent dimension is missing"),
+    (lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 - lv), "sum over the latent dimensions"),
+])
+def test_kl_mistakes_are_named(wrong, says):
+    fails("ex2_3_visible", says, kl_normal_std=wrong)
+    fails("ex2_3_hidden", says, kl_normal_std=wrong)
+
+
+def test_kl_memorised_visible_answer_fails_the_hidden_inputs():
+    def memorised(mu, logvar):
+        return kl_right(mu, logvar) if mu.shape in ((5, 3), (2, 4)) else torch.ones(mu.shape[:-1])
+
+    assert judge(NAME, "ex2_3_visible", _namespace(kl_normal_std=memorised)).passed
+    message = fails("ex2_3_hidden", "wrong values", kl_normal_std=memorised)
+    assert "largest difference" not in message
+
+
+# ---- 2.4 -------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("elbo", "says"), [
+    (elbo_factory(ell_factory(), sign=+1), "the KL term is added"),
+    (elbo_factory(ell_factory(variance_term=False)), "the variance term is missing"),
+    (elbo_factory(ell_factory(constant=False)), "the constant −½ log(2πσ²)"),
+    (elbo_factory(ell_factory(), logvar=torch.log), "kl_normal_std wants log s² = 2 log s"),
+])
+def test_elbo_mistakes_are_named(elbo, says):
+    fails("ex2_4_visible", says, elbo=elbo)
+    fails("ex2_4_hidden", says, elbo=elbo)
+
+
+@pytest.mark.parametrize(("elbo_mc", "says"), [
+    (elbo_mc_factory(se_scale=lambda n: 1.0), "divide the standard deviation by √n_samples"),
+    (elbo_mc_factory(se_scale=lambda n: 1 / n), "times the true one"),
+    (elbo_mc_factory(from_prior=True), "sample z = m + s·ε from q"),
+])
+def test_elbo_mc_mistakes_are_named(elbo_mc, says):
+    fails("ex2_4_mc_visible", says, elbo_mc=elbo_mc)
+
+
+def test_elbo_mc_with_another_random_stream_passes():
+    def other_stream(x, m, s, model, n_samples, generator):  # z drawn directly, not as m + s·ε; same distribution
+        z = torch.normal(m.expand(n_samples), s.expand(n_samples), generator=generator)
+        terms = model.log_joint(x, z) - torch.distributions.Normal(m, s).log_prob(z)
+        return terms.mean(), terms.std() / math.sqrt(n_samples)
+
+    for gid in ("ex2_4_mc_visible", "ex2_4_hidden"):
+        verdict = judge(NAME, gid, _namespace(elbo_mc=other_stream))
+        assert verdict.passed, verdict.message
+
+
+def test_elbo_mc_inexact_at_the_posterior_fails_the_hidden_test():
+    def biased(x, m, s, model, n_samples, generator):
+        est, se = elbo_mc_factory()(x, m, s, model, n_samples, generator)
+        return est, se + 1e-3
+
+    fails("ex2_4_hidden", "with q = the posterior", elbo_mc=biased)
+
+
+# ---- 2.5 -------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("mode", "visible_says", "hidden_says"), [
+    ("mean of logs", "does not grow", "does not grow"),
+    ("no 1/k", "1/k is missing", "above log p(x)"),
+])
+def test_iw_mistakes_are_named(mode, visible_says, hidden_says):
+    fails("ex2_5_visible", visible_says, iw_bound=iw_factory(mode))
+    message = fails("ex2_5_hidden", hidden_says, iw_bound=iw_factory(mode))
+    assert "log p(x) =" not in message
+
+
+# ---- 2.6 -------------------------------------------------------------------------------------------------------------
+
+def test_beta_posterior_for_every_beta_fails():
+    fails("ex2_6_visible", "gradient of beta_objective", optimal_q_beta=lambda x, model, beta: model.posterior(x))
+    ignores_beta = elbo_factory(ell_factory())
+    fails("ex2_6_visible", "the KL term must be weighted by β", optimal_q_beta=lambda x, model, beta: model.posterior(x),
+          beta_objective=lambda x, m, s, model, beta: ignores_beta(x, m, s, model))
+
+
+def test_beta_in_the_wrong_place_fails():
+    def wrong(x, model, beta):
+        total = model.w**2 + model.sigma**2 / beta
+        return model.w * x / total, torch.full_like(x, math.sqrt(model.sigma**2 / total))
+
+    fails("ex2_6_visible", "gradient of beta_objective", optimal_q_beta=wrong)
+    message = fails("ex2_6_hidden", "gradient of beta_objective", optimal_q_beta=wrong)
+    assert "expected" not in message
+
+
+def test_beta_consistently_misplaced_passes_visible_but_fails_hidden():
+    """β on the log-likelihood instead of the KL, in both functions: a stationary maximum, but of the wrong objective."""
+    ns = _namespace()
+    ell, kl = ns["expected_log_likelihood"], ns["kl_normal_std"]
+
+    def objective(x, m, s, model, beta):
+        return beta * ell(x, m, s, model) - kl(m.reshape(-1, 1), (2 * torch.log(s)).reshape(-1, 1)).reshape(m.shape)
+
+    def optimum(x, model, beta):
+        total = beta * model.w**2 + model.sigma**2
+        return beta * model.w * x / total, torch.full_like(x, math.sqrt(model.sigma**2 / total))
+
+    assert judge(NAME, "ex2_6_visible", _namespace(beta_objective=objective, optimal_q_beta=optimum)).passed
+    message = fails("ex2_6_hidden", "closed_form", beta_objective=objective, optimal_q_beta=optimum)
+    assert "largest difference" not in message
