@@ -1,0 +1,259 @@
+"""Hidden tests of 04_gradient_estimators: the solution passes, typical wrong answers fail with a message that says why,
+and answers memorised for the visible check (θ = 2) fail the hidden parts."""
+
+import numpy as np
+import pytest
+import torch
+
+from tests import nbtools
+from tests.grading.gradetools import judge
+from utils import checks
+from utils import estimators_demo as demo
+
+NAME = "04_gradient_estimators"
+NB = nbtools.load(NAME)
+GRADE_IDS = ["ex4_1_visible", "ex4_1_hidden", "ex4_2_visible", "ex4_2_hidden", "ex4_3_visible", "ex4_3_hidden",
+             "ex4_4_visible", "ex4_4_hidden", "ex4_5_visible", "ex4_5_hidden", "ex4_6_visible", "ex4_6_hidden",
+             "ex4_7_visible", "ex4_7_hidden"]
+
+
+def namespace(**overrides) -> dict:
+    ns = {"torch": torch, "np": np, "checks": checks, "demo": demo, "f": lambda z: z**2, "THETA": 2.0}
+    for name in ("score_function_grad", "pathwise_grad", "run_experiment", "score_function_variance",
+                 "score_function_grad_baseline", "bandit_policy_gradient", "gumbel_softmax_sample"):
+        assert nbtools.run_source(nbtools.cell_defining(NB, name), ns) is None
+    ns.update(overrides)
+    return ns
+
+
+def fails(grade_id: str, says: str, **overrides) -> None:
+    verdict = judge(NAME, grade_id, namespace(**overrides))
+    assert not verdict.passed and says in verdict.message, verdict.message
+
+
+@pytest.mark.parametrize("grade_id", GRADE_IDS)
+def test_solution_passes_every_hidden_test(grade_id):
+    verdict = judge(NAME, grade_id, namespace())
+    assert verdict.passed, verdict.message
+
+
+# ---- 4.1 / 4.2: the estimators (the wrong answers of tests/test_nb04_checks.py) -------------------------------------
+def _z(theta, n, generator):
+    return theta + torch.randn(n, generator=generator, dtype=torch.float64)
+
+
+def sf_sum(theta, n, generator):
+    z = _z(theta, n, generator)
+    return (z**2 * (z - theta)).sum().item()
+
+
+def sf_no_score(theta, n, generator):
+    return (_z(theta, n, generator) ** 2).mean().item()
+
+
+def sf_sign(theta, n, generator):
+    z = _z(theta, n, generator)
+    return (z**2 * (theta - z)).mean().item()
+
+
+def sf_times_z(theta, n, generator):
+    return (_z(theta, n, generator) ** 3).mean().item()
+
+
+def sf_is_pathwise(theta, n, generator):
+    return (2 * _z(theta, n, generator)).mean().item()
+
+
+def sf_global_rng(theta, n, generator):
+    z = theta + torch.randn(n, dtype=torch.float64)
+    return (z**2 * (z - theta)).mean().item()
+
+
+def sf_reseeds(theta, n, generator):
+    generator.manual_seed(0)
+    z = _z(theta, n, generator)
+    return (z**2 * (z - theta)).mean().item()
+
+
+def sf_float32(theta, n, generator):
+    z = theta + torch.randn(n, generator=generator)
+    return (z**2 * (z - theta)).mean().item()
+
+
+def sf_tensor(theta, n, generator):
+    z = _z(theta, n, generator)
+    return (z**2 * (z - theta)).mean()
+
+
+@pytest.mark.parametrize(("wrong", "grade_id", "says"), [
+    (sf_sum, "ex4_1_visible", "the sum over samples instead of the mean"),
+    (sf_no_score, "ex4_1_visible", "the score factor (z-θ) is missing"),
+    (sf_sign, "ex4_1_visible", "a flipped sign of the score"),
+    (sf_times_z, "ex4_1_visible", "the score of N(θ,1) is (z-θ), not z"),
+    (sf_is_pathwise, "ex4_1_visible", "that is the pathwise estimator"),
+    (sf_global_rng, "ex4_1_visible", "draw all randomness from the `generator` argument"),
+    (sf_reseeds, "ex4_1_visible", "do not re-seed it inside the function"),
+    (sf_tensor, "ex4_1_visible", "return a Python float"),
+    (sf_float32, "ex4_1_hidden", "dtype=torch.float64"),
+    (sf_sign, "ex4_1_hidden", "the sign is flipped"),
+])
+def test_score_function_mistakes_are_named(wrong, grade_id, says):
+    fails(grade_id, says, score_function_grad=wrong)
+
+
+def test_memorised_visible_estimator_fails_the_hidden_part():
+    right = namespace()["score_function_grad"]
+
+    def only_theta_2(theta, n, generator):  # right for the visible check's θ = 2, the pathwise formula elsewhere
+        return right(theta, n, generator) if theta == 2.0 else sf_is_pathwise(theta, n, generator)
+
+    assert judge(NAME, "ex4_1_visible", namespace(score_function_grad=only_theta_2)).passed
+    fails("ex4_1_hidden", "wrong values", score_function_grad=only_theta_2)
+
+
+def pw_sum(theta, n, generator):
+    return (2 * _z(theta, n, generator)).sum().item()
+
+
+def pw_no_two(theta, n, generator):
+    return _z(theta, n, generator).mean().item()
+
+
+def pw_is_score(theta, n, generator):
+    z = _z(theta, n, generator)
+    return (z**2 * (z - theta)).mean().item()
+
+
+@pytest.mark.parametrize(("wrong", "grade_id", "says"), [
+    (pw_sum, "ex4_2_visible", "the sum over samples instead of the mean"),
+    (pw_no_two, "ex4_2_visible", "without the factor 2"),
+    (pw_is_score, "ex4_2_visible", "that is the score-function estimator"),
+    (pw_no_two, "ex4_2_hidden", "constant factor of about 0.5"),
+])
+def test_pathwise_mistakes_are_named(wrong, grade_id, says):
+    fails(grade_id, says, pathwise_grad=wrong)
+
+
+# ---- 4.3: run_experiment -------------------------------------------------------------------------------------------
+def experiment_with(reduce_var):
+    def run_experiment(estimator, theta, ns, reps, generator):
+        means, variances = [], []
+        for n in ns:
+            est = torch.tensor([estimator(theta, n, generator) for _ in range(reps)], dtype=torch.float64)
+            means.append(est.mean())
+            variances.append(reduce_var(est))
+        return torch.stack(means), torch.stack(variances)
+    return run_experiment
+
+
+def test_run_experiment_mistakes_are_named():
+    fails("ex4_3_visible", "the variance divides by reps - 1", run_experiment=experiment_with(lambda e: e.var()))
+    std = experiment_with(lambda e: e.std(unbiased=False))
+    fails("ex4_3_visible", "the variance (not the standard deviation)", run_experiment=std)
+    fails("ex4_3_hidden", "outside its fourth-moment interval", run_experiment=std)
+
+
+def test_run_experiment_names_a_biased_estimator():
+    fails("ex4_3_visible", "check exercise 4.1 first", score_function_grad=sf_sign)
+
+
+# ---- 4.4: closed-form variances ------------------------------------------------------------------------------------
+def test_closed_form_mistakes_are_named():
+    fails("ex4_4_visible", "subtract the squared mean", score_function_variance=lambda t: t**4 + 18 * t**2 + 15)
+    fails("ex4_4_visible", "the second moment", pathwise_variance=lambda t: 4 * t**2 + 4)
+    fails("ex4_4_visible", "not only θ = 2", score_function_variance=lambda t: 87.0)
+
+
+def test_memorised_visible_variances_fail_the_hidden_part():
+    memorised = {2.0: 87.0, 1.0: 30.0}
+    ns = {"score_function_variance": lambda t: memorised.get(t, 87.0)}
+    assert judge(NAME, "ex4_4_visible", namespace(**ns)).passed
+    verdict = judge(NAME, "ex4_4_hidden", namespace(**ns))
+    assert not verdict.passed and "derive Var" in verdict.message and "87" not in verdict.message, verdict.message
+
+
+# ---- 4.5: baselines and surrogates ---------------------------------------------------------------------------------
+def baseline_added(theta, n, generator, baseline):
+    z = _z(theta, n, generator)
+    return ((z**2 + baseline) * (z - theta)).mean().item()
+
+
+def surrogate_sum(theta, z):
+    return (torch.distributions.Normal(theta, 1.0).log_prob(z) * (z**2).detach()).sum()
+
+
+def surrogate_no_detach(theta, z):
+    return (torch.distributions.Normal(theta, 1.0).log_prob(z) * (z**2).detach()).mean()
+
+
+def pathwise_with_sample(theta, n):
+    z = torch.distributions.Normal(theta, 1.0).sample((n,))
+    return (z**2).mean(), z
+
+
+@pytest.mark.parametrize(("overrides", "grade_id", "says"), [
+    ({"score_function_grad_baseline": baseline_added}, "ex4_5_visible", "subtract the baseline from f(z)"),
+    ({"reinforce_surrogate_loss": surrogate_sum}, "ex4_5_visible", "mean, not sum"),
+    ({"pathwise_surrogate_loss": pathwise_with_sample}, "ex4_5_visible", "use .rsample(), not .sample()"),
+    ({"reinforce_surrogate_loss": surrogate_no_detach}, "ex4_5_hidden", "detach the samples"),
+    ({"score_function_grad_baseline": baseline_added}, "ex4_5_hidden", "the mean of (f(z) - b)(z - θ)"),
+])
+def test_baseline_and_surrogate_mistakes_are_named(overrides, grade_id, says):
+    fails(grade_id, says, **overrides)
+
+
+# ---- 4.6: bandit ---------------------------------------------------------------------------------------------------
+def bandit_no_minus_pi(logits, arms, rewards, baseline):
+    one_hot = torch.nn.functional.one_hot(arms, len(logits)).to(logits.dtype)
+    return ((rewards - baseline)[:, None] * one_hot).mean(0)
+
+
+def bandit_sign(logits, arms, rewards, baseline):
+    one_hot = torch.nn.functional.one_hot(arms, len(logits)).to(logits.dtype)
+    return -((rewards - baseline)[:, None] * (one_hot - torch.softmax(logits, 0))).mean(0)
+
+
+def bandit_sum(logits, arms, rewards, baseline):
+    one_hot = torch.nn.functional.one_hot(arms, len(logits)).to(logits.dtype)
+    return ((rewards - baseline)[:, None] * (one_hot - torch.softmax(logits, 0))).sum(0)
+
+
+@pytest.mark.parametrize(("wrong", "grade_id", "says"), [
+    (bandit_no_minus_pi, "ex4_6_visible", "did you forget the -π term?"),
+    (bandit_sign, "ex4_6_visible", "the sign is flipped"),
+    (bandit_sum, "ex4_6_visible", "mean over the batch, not sum"),
+    (bandit_sum, "ex4_6_hidden", "wrong values"),
+    (bandit_sign, "ex4_6_hidden", "the sign is flipped"),
+])
+def test_bandit_mistakes_are_named(wrong, grade_id, says):
+    fails(grade_id, says, bandit_policy_gradient=wrong)
+
+
+# ---- 4.7: Gumbel-softmax -------------------------------------------------------------------------------------------
+def gumbel_with(noise, tau_op=lambda x, tau: x / tau, dim=-1, detach=False):
+    def sample(logits, tau, n, generator):
+        u = torch.rand(n, len(logits), generator=generator, dtype=logits.dtype).clamp_min(1e-300)
+        y = torch.softmax(tau_op(logits + noise(u), tau), dim=dim)
+        return y.detach() if detach else y
+    return sample
+
+
+def gumbel(u):
+    return -torch.log(-torch.log(u))
+
+
+@pytest.mark.parametrize(("wrong", "grade_id", "says"), [
+    (gumbel_with(gumbel, tau_op=lambda x, tau: x * tau), "ex4_7_visible", "divide (logits + g) by τ"),
+    (gumbel_with(gumbel, dim=0), "ex4_7_visible", "softmax over the categories"),
+    (gumbel_with(lambda u: torch.log(-torch.log(u))), "ex4_7_visible", "Gumbel noise is -log(-log u)"),
+    (gumbel_with(lambda u: -torch.log(u)), "ex4_7_visible", "Gumbel noise is -log(-log u)"),
+    (gumbel_with(gumbel, detach=True), "ex4_7_visible", "carry no graph"),
+    (gumbel_with(lambda u: 0.5 * gumbel(u)), "ex4_7_hidden", "beyond 4.5 standard errors"),
+])
+def test_gumbel_mistakes_are_named(wrong, grade_id, says):
+    fails(grade_id, says, gumbel_softmax_sample=wrong)
+
+
+def test_gumbel_gradient_sign_is_named():
+    right = namespace()["gumbel_softmax_grad"]
+    fails("ex4_7_visible", "the gradient of +mean(c · y)", gumbel_softmax_grad=lambda *a: -right(*a))
