@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # One thread: bit-identical CPU results, and no slow-down on a busy 2-core machine.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0
 
-.PHONY: venv lab test lint unit nbval test-browser release execute-solutions bench bench-grading grade grading-reference gradescope clean-venv
+.PHONY: venv lab test lint unit nbval test-browser release execute-solutions bench bench-grading grade grading-reference gradescope site test-site clean-venv
 
 venv: $(STAMP)
 
@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check utils tests solutions
 
 unit: $(STAMP)
-	$(TEST_ENV) $(PY) -m pytest tests --ignore=tests/browser
+	$(TEST_ENV) $(PY) -m pytest tests --ignore=tests/browser --ignore=tests/site
 
 nbval: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions notebooks
@@ -76,6 +76,20 @@ grading-reference: $(STAMP)
 gradescope: $(STAMP)
 	@test -n "$(NB)" || { echo "usage: make gradescope NB=05 [OUT=path/to/autograder.zip]"; exit 2; }
 	$(PY) -m utils.gradescope $(NB) $(if $(OUT),--out $(OUT),) $(ARGS)
+
+# The course website: executed instructor notebooks and student notebooks, in lecture order (README, "The course
+# website"). Installs requirements-site.txt into .venv first. Output: build/site/index.html.
+SITE_STAMP := $(VENV)/.site-installed
+$(SITE_STAMP): $(STAMP) requirements-site.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-site.txt
+	@touch $(SITE_STAMP)
+
+site: $(SITE_STAMP)
+	$(PY) website/build.py --out $(or $(OUT),build/site)
+
+# Builds the site into a temporary folder and checks every page (tests/site; about a minute).
+test-site: $(SITE_STAMP)
+	$(TEST_ENV) $(PY) -m pytest tests/site -v -p no:cacheprovider
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,27 @@
+"""Sphinx configuration of the course website (`make site`; the pages are written by website/build.py).
+
+Offline by design: MyST-NB shows the outputs stored in the notebooks (nothing is executed), the Furo theme and
+MathJax come from pip packages, and no page loads anything from the internet.
+"""
+
+project = "Variational autoencoders, from the autoencoder to the reparameterization trick"
+author = "the course staff"
+copyright = "the course staff"  # noqa: A001 - Sphinx's name for it
+
+extensions = ["myst_nb", "sphinx-mathjax-offline"]  # sphinx-mathjax-offline: MathJax 3 copied into _static/
+html_theme = "furo"
+html_title = "VAE course"
+html_static_path: list[str] = []
+html_show_sourcelink = False
+html_copy_source = False
+exclude_patterns = ["_build", "**/.ipynb_checkpoints"]
+
+myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_heading_anchors = 3
+nb_execution_mode = "off"  # the instructor notebooks are stored executed; the student ones have no outputs
+nb_merge_streams = True
+# Widget views (progress bars, sliders) need a live kernel: show their text instead, and load no widget JavaScript.
+nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None),
+                              ("html", "application/vnd.jupyter.widget-state+json", None)]
+nb_ipywidgets_js: dict = {}
+suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
