@@ -47,7 +47,7 @@ def test_bench_writes_json_and_csv_with_positive_figures(tmp_path, tiny_notebook
     assert {"fit_over_bare", "fit_over_dataloader"} <= set(saved["ratios"])
     assert all(v > 0 for v in saved["ratios"].values())
     assert set(saved["notebooks"]) == {"01_a", "02_b"} and all(v > 0 for v in saved["notebooks"].values())
-    assert saved["course_seconds"] == pytest.approx(sum(saved["notebooks"].values()))
+    assert saved["course_seconds"] == pytest.approx(sum(saved["notebooks"].values())) and saved["notebook_errors"] == {}
     assert {"start", "after_pipelines", "after_notebooks"} == set(saved["load"])
     assert saved["images"] == 300 and saved["machine"]["cpu_count"] > 0
     assert {p.name: p.read_bytes() for p in tiny_notebooks.iterdir()} == before  # executed in memory only
@@ -84,3 +84,14 @@ def test_reference_vae_missing_or_unanswered(tmp_path):
     if (bench.ROOT / "notebooks" / "05_vae.ipynb").exists():  # the student version: exercises unanswered
         with pytest.raises(bench.ReferenceUnavailableError, match="is a student version"):
             bench.load_reference_vae(bench.ROOT / "notebooks" / "05_vae.ipynb")
+
+
+def test_a_failing_notebook_is_timed_and_reported(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("raise ValueError('full MNIST check failed')")])
+    nbformat.write(nb, folder / "05_x.ipynb")
+    errors: dict[str, str] = {}
+    seconds = bench.time_notebooks(folder, errors=errors)
+    assert seconds["05_x"] > 0
+    assert "full MNIST check failed" in errors["05_x"]

@@ -238,14 +238,19 @@ def pipeline_ratios(pipelines: dict[str, dict[str, float]]) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------
 # The notebooks
 # --------------------------------------------------------------------------------------------
-def time_notebooks(folder: Path | str = SOLUTIONS, only: str | None = None, timeout: int = 600) -> dict[str, float]:
+def time_notebooks(folder: Path | str = SOLUTIONS, only: str | None = None, timeout: int = 600,
+                   errors: dict[str, str] | None = None) -> dict[str, float]:
     """Seconds to execute each notebook in `folder` top to bottom (kernel start included), {stem: seconds}.
 
     Each notebook is read into memory and executed there with nbclient, in its folder (so relative paths work);
-    the file is never written. The kernel runs on one thread (OMP_NUM_THREADS=1), like `make test`.
+    the file is never written. The kernel runs on one thread (OMP_NUM_THREADS=1), like `make test`. A notebook
+    whose cell raises is timed up to that cell, and its error's last line goes into `errors` {stem: message}.
     """
     import nbformat
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    errors = {} if errors is None else errors
 
     folder = Path(folder)
     for name, value in (("OMP_NUM_THREADS", "1"), ("MKL_NUM_THREADS", "1"), ("PYTHONHASHSEED", "0")):
@@ -259,7 +264,11 @@ def time_notebooks(folder: Path | str = SOLUTIONS, only: str | None = None, time
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                                 resources={"metadata": {"path": str(folder)}})
         start = time.perf_counter()
-        client.execute()
+        try:
+            client.execute()
+        except CellExecutionError as exc:  # a failing check: report it, keep timing the others
+            errors[path.stem] = str(exc).strip().splitlines()[-1][:300]
+            print(f"{path.stem:>28}: FAILED: {errors[path.stem]}", flush=True)
         seconds[path.stem] = time.perf_counter() - start
         print(f"{path.stem:>28}: {seconds[path.stem]:6.1f} s   (load {load_average()})", flush=True)
     return seconds
@@ -305,6 +314,7 @@ def write_report(report: dict, out: Path | str) -> tuple[Path, Path]:
         rows.append(("pipeline", name, "seconds_per_epoch", f"{figures['seconds_per_epoch']:.4f}", "s"))
     rows += [("ratio", name, "ratio", f"{value:.3f}", "x") for name, value in report["ratios"].items()]
     rows += [("notebook", name, "seconds", f"{value:.1f}", "s") for name, value in report.get("notebooks", {}).items()]
+    rows += [("notebook_error", name, "error", message, "") for name, message in report.get("notebook_errors", {}).items()]
     if "course_seconds" in report:
         rows.append(("course", "all notebooks", "seconds", f"{report['course_seconds']:.1f}", "s"))
     rows += [("load", when, "loadavg_1_5_15", value, "") for when, value in report["load"].items()]
@@ -351,13 +361,16 @@ def main(argv: list[str] | None = None, model_factory: ModelFactory | None = Non
     print(f"load after the pipelines: {report['load']['after_pipelines']}", flush=True)
 
     if not args.skip_notebooks:
-        report["notebooks"] = time_notebooks(args.notebooks, only=args.only)
+        report["notebook_errors"] = {}
+        report["notebooks"] = time_notebooks(args.notebooks, only=args.only, errors=report["notebook_errors"])
         report["course_seconds"] = sum(report["notebooks"].values())
         report["load"]["after_notebooks"] = load_average()
         print(f"{'whole course':>28}: {report['course_seconds']:6.1f} s   (target <= {TARGETS['course_seconds']:.0f} s; "
               f"each notebook <= {TARGETS['notebook_seconds']:.0f} s)")
     json_path, csv_path = write_report(report, args.out)
     print(f"wrote {json_path} and {csv_path}")
+    if report.get("notebook_errors"):
+        print("notebooks that raised: " + ", ".join(report["notebook_errors"]))
     return report
 
 
