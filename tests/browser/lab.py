@@ -58,14 +58,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def lab_command(port: int, token: str, root: Path = ROOT) -> list[str]:
+def lab_command(port: int, token: str, root: Path = ROOT, extra_args: str = "") -> list[str]:
     """The command a student runs (`make lab`), told to serve on 127.0.0.1:`port` with `token` and no browser.
 
     `--ServerApp.port_retries=0` makes a taken port an error (which `start_server` answers with another port)
-    instead of a server that silently moves to a port the suite does not know.
+    instead of a server that silently moves to a port the suite does not know. `extra_args` (e.g. a broken option,
+    for the suite's own tests) go last.
     """
     lab_args = (f"--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port={port} --ServerApp.port_retries=0 "
-                f"--IdentityProvider.token={token}")
+                f"--IdentityProvider.token={token} {extra_args}").strip()
     return ["make", "--no-print-directory", "-C", str(root), "lab", f"LAB_ARGS={lab_args}"]
 
 

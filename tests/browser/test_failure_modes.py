@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import ui
-from tests.browser.lab import ROOT, CellTimeout, Server
+from tests.browser.lab import ROOT, CellTimeout, Server, lab_command, start_server
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -54,3 +54,19 @@ def test_a_notebook_without_kernelspec_is_caught_by_its_kernel_dialog(lab: Serve
                 p.close()
         if page is not None and not page.is_closed():
             page.close()
+
+
+def test_without_the_course_settings_the_news_prompt_is_caught(browser, artifacts: Path, lab_state: dict[str, str],
+                                                               tmp_path: Path) -> None:
+    """A server that does not read the venv's overrides.json (an empty settings folder instead) asks about Jupyter
+    news; the suite must see that notification."""
+    def no_overrides(port: int, token: str) -> list[str]:
+        return lab_command(port, token, extra_args=f"--LabApp.app_settings_dir={tmp_path}")
+
+    server = start_server(no_overrides, artifacts / "server-no-overrides.log", env=lab_state)
+    rel = write_notebook(artifacts / "fixtures", "news.ipynb", ["1 + 1"])
+    try:
+        with pytest.raises(ui.PopupError, match=r"(?i)notification: .*news"):
+            ui.open_notebook(browser, server, rel, "fixture-news", settle_s=15)
+    finally:
+        server.stop()

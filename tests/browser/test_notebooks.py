@@ -33,12 +33,17 @@ def ran(request: pytest.FixtureRequest, lab: Server, browser, artifacts: Path) -
     """The notebook opened and run through the UI, its figures saved; its kernel is shut down afterwards."""
     rel_path = request.param
     workspace = re.sub(r"\W", "-", rel_path.removesuffix(".ipynb"))
+    folder = _artifact_dir(artifacts, rel_path)
+    folder.mkdir(parents=True, exist_ok=True)
     run = None
     try:
         run = ui.open_notebook(browser, lab, rel_path, workspace)
-        ui.run_all_cells(run, CELL_TIMEOUT, NOTEBOOK_TIMEOUT)
+        try:
+            ui.run_all_cells(run, CELL_TIMEOUT, NOTEBOOK_TIMEOUT)
+        except Exception:
+            run.page.screenshot(path=str(folder / "failed-run.png"))
+            raise
         run.popups = run.state.popups()
-        folder = _artifact_dir(artifacts, rel_path)
         ui.screenshot_figures(run, folder)
         run.page.screenshot(path=str(folder / "page.png"))
         with open(artifacts / "run-times.jsonl", "a") as log:
@@ -102,9 +107,8 @@ def _check_slider_panel(labels: tuple[str, ...], presses: int, step: float):
             s = ui.slider(cell, label)
             want = f"{float(_readout(s)) + presses * step:.2f}"
             handle = s.locator(".noUi-handle")
-            figure = cell.locator(".widget-output img").first
-            changed = ui.figure_change(figure, lambda handle=handle: ui.press_right(handle, presses), folder,
-                                       f"cell{index:02d}-slider-{label}")
+            changed = ui.figure_change(cell, ".widget-output img", lambda handle=handle: ui.press_right(handle, presses),
+                                       folder, f"cell{index:02d}-slider-{label}")
             ui.wait_until(lambda s=s, want=want: _readout(s) == want,
                           f"slider {label}'s readout to read {want} (it reads {_readout(s)})")
             assert changed > 100, f"slider {label}: the figure changed in only {changed} pixels"
@@ -118,8 +122,7 @@ def _check_latent_explorer(run: ui.NotebookRun, index: int, folder: Path) -> Non
     z0, z1 = (ui.slider(cell, f"z[{d}]") for d in (0, 1))
     want = f"z = [{float(_readout(z0)) + 0.5:+.1f}, {float(_readout(z1)):+.1f}]"
     code = cell.locator(".widget-label", has_text="z = [")
-    image = cell.locator(".widget-image").first
-    changed = ui.figure_change(image, lambda: ui.press_right(z0.locator(".noUi-handle"), 5), folder,
+    changed = ui.figure_change(cell, "img.widget-image", lambda: ui.press_right(z0.locator(".noUi-handle"), 5), folder,
                                f"cell{index:02d}-latent-z0")
     ui.wait_until(lambda: code.text_content().strip() == want, f"the code readout to read {want} "
                   f"(it reads {code.text_content().strip()})")
@@ -146,7 +149,7 @@ def test_widgets_respond(ran: ui.NotebookRun, artifacts: Path) -> None:
         index = ran.find_cell(case.marker)
         try:
             case.check(ran, index, folder)
-        except AssertionError as exc:
+        except Exception as exc:
             ran.page.screenshot(path=str(folder / ("failed-" + re.sub(r"\W+", "-", case.name) + ".png")))
             raise AssertionError(f"{ran.rel_path}, {case.name} ({ran.cells[index].describe()}): {exc}") from exc
     ui.check_no_popup(ran.page, f"after moving the sliders of {ran.rel_path}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from playwright.sync_api import BrowserContext, Locator, Page
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser.lab import ROOT, Cell, CellTimeout, Output, RunWatcher, Server, changed_pixels, read_cells
 
@@ -106,7 +107,15 @@ def open_notebook(context: BrowserContext, server: Server, rel_path: str, worksp
     """
     cells = read_cells(ROOT / rel_path)
     page = context.new_page()
-    run = NotebookRun(rel_path, page, cells)
+    try:
+        return _wait_until_open(NotebookRun(rel_path, page, cells), server, workspace, settle_s)
+    except BaseException:
+        page.close()
+        raise
+
+
+def _wait_until_open(run: NotebookRun, server: Server, workspace: str, settle_s: float) -> NotebookRun:
+    page, rel_path, cells = run.page, run.rel_path, run.cells
     page.goto(server.url(f"lab/workspaces/{workspace}/tree/{rel_path}"))
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=120_000)
     deadline = time.monotonic() + 120
@@ -192,18 +201,39 @@ def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 60.0
         time.sleep(0.25)
 
 
-def figure_change(image: Locator, act: Callable[[], None], folder: Path, name: str, timeout_s: float = 60.0) -> int:
-    """Screenshot `image`, run `act()`, wait until the image's source changes and then stays the same for a second,
-    screenshot again; save both as folder/name-before.png and -after.png; return the number of pixels that differ."""
+def image_src(cell: Locator, selector: str) -> str | None:
+    """The `src` of the first element matching `selector` in `cell`, None while there is none (no waiting: a
+    widget's Output replaces its image on every redraw)."""
+    return cell.evaluate("(c, sel) => { const i = c.querySelector(sel); return i ? i.getAttribute('src') : null; }", selector)
+
+
+def figure_change(cell: Locator, selector: str, act: Callable[[], None], folder: Path, name: str,
+                  timeout_s: float = 90.0) -> int:
+    """Screenshot the image `selector` in `cell`, run `act()`, wait until the image's source changes and then stays
+    the same for a second, screenshot again; save both as folder/name-before.png and -after.png; return the number
+    of pixels that differ."""
     folder.mkdir(parents=True, exist_ok=True)
-    src = image.get_attribute("src")
-    before = image.screenshot(path=str(folder / f"{name}-before.png"))
+    image = cell.locator(selector).first
+    src = image_src(cell, selector)
+    before = _screenshot_settled(image, folder / f"{name}-before.png")
     act()
-    wait_until(lambda: image.get_attribute("src") != src, f"the {name} image to change", timeout_s)
+    wait_until(lambda: image_src(cell, selector) not in (src, None), f"the {name} image to change", timeout_s)
     last = None
     deadline = time.monotonic() + timeout_s
-    while (now := image.get_attribute("src")) != last and time.monotonic() < deadline:
+    while (now := image_src(cell, selector)) != last and time.monotonic() < deadline:
         last = now
         time.sleep(1.0)
-    after = image.screenshot(path=str(folder / f"{name}-after.png"))
+    after = _screenshot_settled(image, folder / f"{name}-after.png")
     return changed_pixels(before, after)
+
+
+def _screenshot_settled(image: Locator, path: Path, tries: int = 5) -> bytes:
+    """Screenshot an image that a late redraw may replace meanwhile ('not attached to the DOM'): try again."""
+    for attempt in range(tries):
+        try:
+            return image.screenshot(path=str(path))
+        except PlaywrightError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(1.0)
+    raise AssertionError("unreachable")  # pragma: no cover
