@@ -122,7 +122,10 @@ def grade_notebook(assignment: Assignment, path: Path, student: str, reference: 
                 outcome.verdicts[part.grade_id] = Verdict(False, f"✗ not graded: {reason}")
                 continue
             if result["error"]:
-                outcome.verdicts[part.grade_id] = Verdict(False, f"✗ calling your code raised {result['error']}")
+                error = result["error"]
+                own = error.startswith(("returned", "timed out"))  # the harness's words, not an exception's
+                said = f"your code {error}" if own else f"calling your code raised {error}"
+                outcome.verdicts[part.grade_id] = Verdict(False, f"✗ {said}")
                 continue
             outcome.values[part.grade_id] = result["values"]
             if reference is not None:

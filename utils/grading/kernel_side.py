@@ -20,6 +20,10 @@ class ProbeTimeout(Exception):
     """A probe ran past its time limit."""
 
 
+class WrongType(TypeError):
+    """The student's code returned something other than tensors, arrays or numbers."""
+
+
 def setup(spec_source: str, out_dir: str, nonce: str, namespace: dict, probe_seconds: int) -> None:
     """Load the hidden tests' probes; `namespace` is the notebook's global namespace."""
     spec: dict = {"__name__": "hidden_tests"}
@@ -47,7 +51,7 @@ def _plain(value, name: str, out: dict) -> None:
         for i, item in enumerate(list(value)):
             _plain(item, f"{name}.{i}" if name else str(i), out)
     else:
-        raise TypeError(f"{name or 'the result'} is a {kind.__name__}, where a tensor was expected")
+        raise WrongType(f"{name or 'the result'} is a {kind.__name__}, where a tensor was expected")
 
 
 def _alarm(signum, frame):  # noqa: ARG001 - signal handler signature
@@ -69,6 +73,8 @@ def probe(grade_id: str) -> None:
         record["values"] = values
     except ProbeTimeout:
         record["error"] = f"timed out after {_STATE['seconds']} s (an endless loop?)"
+    except WrongType as exc:
+        record["error"] = f"returned the wrong type: {exc}"
     except BaseException as exc:  # noqa: BLE001 - anything the student's code raises is recorded, not re-raised
         frames = traceback.extract_tb(exc.__traceback__)
         where = next((f"line {f.lineno} of your cell" for f in reversed(frames) if f.filename.startswith("/tmp/ipykernel")
