@@ -164,11 +164,14 @@ def test_gpu_options_are_rejected_on_the_cpu(options):
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))  # nothing was trained
 
 
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*script_method.*:DeprecationWarning")  # from torch.compile's own imports
 def test_compiled_loss_traces_and_matches_on_the_cpu():
     """compile_loss's graphs (forward and backward, traced by AOTAutograd) give the uncompiled loss and gradients.
 
     On CUDA fit(compile=True) also generates kernels and CUDA graphs (backend 'inductor'); that part needs a GPU.
     """
+    assert callable(torch.compiler.cudagraph_mark_step_begin)  # what fit(compile=True) calls before each step
     x, y = regression_problem(n=96)
     model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
     compiled = train.compile_loss(mse, backend="aot_eager")
@@ -180,3 +183,21 @@ def test_compiled_loss_traces_and_matches_on_the_cpu():
         expected_grads = torch.autograd.grad(expected_loss, list(model.parameters()))
         assert torch.allclose(loss, expected_loss, rtol=1e-6, atol=1e-7)
         assert all(torch.allclose(g, e, rtol=1e-5, atol=1e-7) for g, e in zip(grads, expected_grads, strict=True))
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*script_method.*:DeprecationWarning")  # from torch.compile's own imports
+def test_fit_compile_path_runs_on_the_cpu_with_a_tracing_backend(monkeypatch):
+    """fit(compile=True)'s wiring (compiled loss, step marks, fused Adam) on a CPU, with the CUDA-only guard lifted and
+    the 'aot_eager' backend instead of CUDA graphs: the losses follow the default run closely."""
+    x, y = regression_problem(n=200)
+    histories = []
+    for compile_ in (False, True):
+        train.seed_everything(2)
+        model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+        if compile_:
+            monkeypatch.setattr(train, "check_cuda_options", lambda device, **options: None)
+            monkeypatch.setattr(train, "compile_loss", lambda fn: train.torch.compile(fn, backend="aot_eager", dynamic=False))
+        histories.append(train.fit(model, mse, (x, y), epochs=3, batch_size=64, lr=1e-2, seed=2, progress=False,
+                                   compile=compile_)["train_loss"])
+    assert histories[1] == pytest.approx(histories[0], rel=1e-4)
