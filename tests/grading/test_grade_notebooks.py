@@ -31,6 +31,7 @@ def test_reference_results_are_up_to_date(name):
     assert set(reference) == {p.grade_id for p in assignment.checks}
 
 
+@pytest.mark.corpus
 @pytest.mark.skipif(sandbox.check_isolation() is not None, reason="strong isolation unavailable")
 @pytest.mark.parametrize("name", NAMES)
 def test_solution_full_marks_and_student_version_zero(name, tmp_path):
