@@ -229,6 +229,8 @@ def _grade(args: argparse.Namespace) -> int:
         raise SubmissionError(f"{out} already holds a gradebook: choose another --out or pass --overwrite")
     if out == submissions or submissions in out.parents:
         raise SubmissionError("--out must not be inside the submissions folder (submissions are never modified)")
+    if not submissions.exists():
+        raise SubmissionError(f"{submissions} does not exist")
     manual = report.read_manual(args.manual, assignment) if args.manual else {}
     strong = _isolation(args)
     start = time.monotonic()

@@ -87,6 +87,9 @@ def _mount_script(newroot: str, workdir: str, drop_to_nobody: bool, command: lis
         "mount --make-rprivate /",
         f"R={q(newroot)}",
         'mount -t tmpfs -o size=64m,mode=755 tmpfs "$R"',
+        # /tmp first: a Python installation under /tmp (e.g. a CI clone's venv) is bound inside it below
+        'mkdir -p "$R/dev/shm" "$R/proc" "$R/tmp" "$R/sandbox"',
+        'mount -t tmpfs -o size=256m,mode=1777 tmpfs "$R/tmp"',
     ]
     for d in (*SYSTEM_DIRS, *python_dirs()):
         lines.append(
@@ -95,8 +98,6 @@ def _mount_script(newroot: str, workdir: str, drop_to_nobody: bool, command: lis
             f'mount -o remount,bind,ro "$R"{q(d)}; fi'
         )
     lines += [
-        'mkdir -p "$R/dev/shm" "$R/proc" "$R/tmp" "$R/sandbox"',
-        'mount -t tmpfs -o size=256m,mode=1777 tmpfs "$R/tmp"',
         'for f in null zero random urandom; do touch "$R/dev/$f"; mount --bind "/dev/$f" "$R/dev/$f"; done',
         'mount -t tmpfs -o size=64m,mode=1777 tmpfs "$R/dev/shm"',
         'mount -t proc proc "$R/proc"',
