@@ -39,7 +39,7 @@ unit: $(STAMP)
 # The full grading corpus (tests marked `corpus`): every solution notebook full marks, every student version 0,
 # and the exploit corpus, each graded for real in the sandbox. About 8 minutes on 2 cores; .ci/run runs it.
 test-grading: $(STAMP)
-	$(TEST_ENV) $(PY) -m pytest tests/grading -m corpus -p no:cacheprovider --durations=10
+	$(TEST_ENV) $(PY) -m pytest tests/grading tests/test_gradescope.py -m corpus -p no:cacheprovider --durations=10
 
 nbval: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions notebooks

@@ -2,7 +2,8 @@
 results.json against Gradescope's documented format (https://gradescope-autograders.readthedocs.io/en/latest/specs/).
 
 The end-to-end runs (the solution, the unanswered student version, two exploits) take about 10-60 s each, run two at a
-time. The other tests run `utils.gradescope.run` in-process with the grader replaced (fast).
+time: they are marked `corpus` (make test-grading, not make test). The other tests run `utils.gradescope.run`
+in-process with the grader replaced (fast).
 """
 
 from __future__ import annotations
@@ -241,6 +242,7 @@ def end_to_end(tmp_path_factory, bundle):
     return done
 
 
+@pytest.mark.corpus
 def test_solution_gets_full_marks(end_to_end):
     results, log = end_to_end["solution"]
     validate(results)
@@ -248,6 +250,7 @@ def test_solution_gets_full_marks(end_to_end):
     assert results["score"] == 3.0 and "isolation: strong" in log
 
 
+@pytest.mark.corpus
 def test_unanswered_student_version_gets_zero(end_to_end):
     results, _ = end_to_end["student"]
     validate(results)
@@ -255,6 +258,7 @@ def test_unanswered_student_version_gets_zero(end_to_end):
     assert "NotImplementedError" in _parts(results)["ex0_1_visible"]["output"]
 
 
+@pytest.mark.corpus
 def test_reading_the_hidden_tests_and_solution_scores_zero(end_to_end):
     results, _ = end_to_end["reads_solutions"]
     validate(results)
@@ -263,6 +267,7 @@ def test_reading_the_hidden_tests_and_solution_scores_zero(end_to_end):
     assert "could not steal the solution" in parts["ex0_1_visible"]["output"]
 
 
+@pytest.mark.corpus
 def test_forged_results_json_is_replaced_by_the_real_one(end_to_end):
     for key in ("forges_results", "forges_results_later"):
         results, _ = end_to_end[key]
