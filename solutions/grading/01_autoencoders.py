@@ -15,7 +15,7 @@ import functools
 
 import torch
 
-from utils.grading.judge import Verdict, compare
+from utils.grading.judge import Fail, compare, criteria
 
 PIXELS = 784
 HIDDEN, CODE_DIM = 400, 20  # the notebook's trained autoencoders
@@ -23,36 +23,12 @@ HIDDEN, CODE_DIM = 400, 20  # the notebook's trained autoencoders
 
 # ---- judge helpers ---------------------------------------------------------------------------------------------------
 
-class _Fail(Exception):
-    """A failed criterion, with the message the student sees."""
-
-
-def _judge(label: str):
-    """Turn `fn(got, want) -> str` (success detail) that raises _Fail into a judge returning a Verdict."""
-
-    def wrap(fn):
-        @functools.wraps(fn)
-        def judge(got: dict, want: dict) -> Verdict:
-            try:
-                detail = fn(got, want)
-            except _Fail as exc:
-                return Verdict(False, f"✗ {label}: {exc}")
-            except (KeyError, IndexError, RuntimeError, TypeError, ValueError) as exc:
-                return Verdict(False, f"✗ {label}: your results have the wrong form ({type(exc).__name__}: "
-                                      f"{str(exc)[:200]})")
-            return Verdict(True, f"✓ {label}" + (f": {detail}" if detail else ""))
-
-        return judge
-
-    return wrap
-
-
 def _value(got: dict, name: str, shape: tuple | None = None, hint: str = "") -> torch.Tensor:
     if name not in got:
-        raise _Fail(f"{name} is missing from the results")
+        raise Fail(f"{name} is missing from the results")
     value = got[name]
     if shape is not None and tuple(value.shape) != tuple(shape):
-        raise _Fail(f"{name} has shape {tuple(value.shape)} but should have shape {tuple(shape)}"
+        raise Fail(f"{name} has shape {tuple(value.shape)} but should have shape {tuple(shape)}"
                     + (f" — hint: {hint}" if hint else ""))
     return value
 
@@ -60,7 +36,7 @@ def _value(got: dict, name: str, shape: tuple | None = None, hint: str = "") -> 
 def _close(name: str, got: dict, want: torch.Tensor, rtol: float, atol: float, hidden: bool, hint: str = "") -> None:
     message = compare(name, got.get(name), want, rtol, atol, hidden)
     if message:
-        raise _Fail(message + (f" — hint: {hint}" if hint else ""))
+        raise Fail(message + (f" — hint: {hint}" if hint else ""))
 
 
 def _flag(got: dict, name: str) -> bool:
@@ -94,13 +70,13 @@ def _rebuild(got: dict, prefix: str, sizes: tuple[int, int, int]) -> torch.nn.Se
     net = nn.Sequential(nn.Linear(sizes[0], sizes[1]), nn.ReLU(), nn.Linear(sizes[1], sizes[2]))
     names = sorted({k[len(prefix) + 1:].split(".")[0] for k in got if k.startswith(prefix + ".")})
     if len(names) != 2:
-        raise _Fail(f"the {prefix.split('.')[-1]} has {len(names)} Linear layer(s), expected 2.")
+        raise Fail(f"the {prefix.split('.')[-1]} has {len(names)} Linear layer(s), expected 2.")
     state = {f"{2 * i}.{p}": got[f"{prefix}.{i}.{p}"].float() for i in range(2) for p in ("weight", "bias")
              if f"{prefix}.{i}.{p}" in got}
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise _Fail(f"the {prefix.split('.')[-1]}'s weights do not fit the specified architecture "
+        raise Fail(f"the {prefix.split('.')[-1]}'s weights do not fit the specified architecture "
                     f"({str(exc).splitlines()[-1].strip()[:200]})") from None
     return net.eval()
 
@@ -135,16 +111,16 @@ def _check_architecture(got: dict, prefix: str, code_dim: int, hidden: int) -> N
     for part, layers in expected.items():
         shapes = [tuple(row) for row in _value(got, f"{prefix}.{part}_layers").tolist()]
         if len(shapes) != len(layers):
-            raise _Fail(f"with code_dim={code_dim}, hidden={hidden} the {part} has {len(shapes)} Linear layer(s), "
+            raise Fail(f"with code_dim={code_dim}, hidden={hidden} the {part} has {len(shapes)} Linear layer(s), "
                         f"expected {len(layers)}: {shapes}.")
         for i, (g, e) in enumerate(zip(shapes, layers, strict=True)):
             if g != e:
-                raise _Fail(f"{part} Linear layer {i + 1} maps {g[0]} -> {g[1]}, expected {e[0]} -> {e[1]} "
+                raise Fail(f"{part} Linear layer {i + 1} maps {g[0]} -> {g[1]}, expected {e[0]} -> {e[1]} "
                             f"(code_dim={code_dim}, hidden={hidden}).")
     n_params = int(_value(got, f"{prefix}.n_params").item())
     expected_n = sum(i * o + o for layers in expected.values() for i, o in layers)
     if n_params != expected_n:
-        raise _Fail(f"{n_params} parameters, expected {expected_n} — hint: extra layers, or a missing bias?")
+        raise Fail(f"{n_params} parameters, expected {expected_n} — hint: extra layers, or a missing bias?")
 
 
 ARCH_VISIBLE = ((CODE_DIM, HIDDEN), (2, 64))
@@ -168,7 +144,7 @@ def probe_autoencoder_visible(ns: dict) -> dict:
     return out
 
 
-@_judge("Autoencoder")
+@criteria("Autoencoder")
 def judge_autoencoder_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - the specification is the reference
     for code_dim, hidden in ARCH_VISIBLE:
         prefix = f"d{code_dim}"
@@ -176,16 +152,16 @@ def judge_autoencoder_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - t
         for batch in BATCHES:
             z_shape = tuple(_value(got, f"{prefix}.z_shape{batch}").tolist())
             if z_shape != (batch, code_dim):
-                raise _Fail(f"the code z has shape {z_shape}, expected {(batch, code_dim)}.")
+                raise Fail(f"the code z has shape {z_shape}, expected {(batch, code_dim)}.")
             logits_shape = tuple(_value(got, f"{prefix}.logits_shape{batch}").tolist())
             if logits_shape != (batch, PIXELS):
-                raise _Fail(f"the logits have shape {logits_shape}, expected {(batch, PIXELS)} — hint: flatten the "
+                raise Fail(f"the logits have shape {logits_shape}, expected {(batch, PIXELS)} — hint: flatten the "
                             "images to (B, 784) first.")
         flat = tuple(_value(got, f"{prefix}.flat_shape").tolist())
         if flat != (5, code_dim):
-            raise _Fail(f"on flat (5, 784) input the code has shape {flat}, expected {(5, code_dim)}.")
+            raise Fail(f"on flat (5, 784) input the code has shape {flat}, expected {(5, code_dim)}.")
         if _value(got, f"{prefix}.far_min").item() >= 0 and _value(got, f"{prefix}.far_max").item() <= 1:
-            raise _Fail("every decoder output lies in [0, 1]: it returns probabilities — hint: remove the final sigmoid; "
+            raise Fail("every decoder output lies in [0, 1]: it returns probabilities — hint: remove the final sigmoid; "
                         "the loss turns logits into probabilities itself.")
     return "architecture, parameter count, shapes and logits as specified"
 
@@ -207,7 +183,7 @@ def probe_autoencoder_hidden(ns: dict) -> dict:
     return out
 
 
-@_judge("Autoencoder (hidden)")
+@criteria("Autoencoder (hidden)")
 def judge_autoencoder_hidden(got: dict, want: dict) -> str:  # noqa: ARG001 - compared with the student's own parts
     for code_dim, hidden in ARCH_HIDDEN:
         prefix = f"d{code_dim}"
@@ -243,10 +219,10 @@ def probe_loss_visible(ns: dict) -> dict:
     return _probe_loss(ns, *_loss_visible_inputs())
 
 
-@_judge("reconstruction_loss")
+@criteria("reconstruction_loss")
 def judge_loss_visible(got: dict, want: dict) -> str:
     if not _flag(got, "is_tensor"):
-        raise _Fail("the result is not a torch.Tensor.")
+        raise Fail("the result is not a torch.Tensor.")
     loss = _value(got, "loss", (), hint="return one number: the mean over the batch of per-image sums.").double()
     x, logits = _loss_visible_inputs()
     reference = want["loss"].double()
@@ -261,7 +237,7 @@ def judge_loss_visible(got: dict, want: dict) -> str:
     }
     for label, value in variants.items():
         if torch.allclose(loss, value, rtol=1e-4, atol=1e-8):
-            raise _Fail(f"this is {label}.")
+            raise Fail(f"this is {label}.")
     _close("loss", got, want["loss"], rtol=1e-5, atol=1e-8, hidden=False)
     return "equals BCE-with-logits summed over pixels, averaged over the batch"
 
@@ -270,11 +246,11 @@ def probe_loss_hidden(ns: dict) -> dict:
     return _probe_loss(ns, *_loss_hidden_inputs())
 
 
-@_judge("reconstruction_loss (hidden)")
+@criteria("reconstruction_loss (hidden)")
 def judge_loss_hidden(got: dict, want: dict) -> str:
     loss = _value(got, "loss", ())
     if not torch.isfinite(loss).all():
-        raise _Fail("not finite with logits of size 60 — hint: log(sigmoid(l)) underflows for large |l|: use softplus "
+        raise Fail("not finite with logits of size 60 — hint: log(sigmoid(l)) underflows for large |l|: use softplus "
                     "or binary_cross_entropy_with_logits.")
     _close("loss", got, want["loss"], rtol=1e-4, atol=1e-8, hidden=True,
            hint="image-shaped x must be flattened to (B, 784); the loss must stay stable for extreme logits.")
@@ -294,12 +270,12 @@ def _test_loss(got: dict, name: str) -> float:
         return _bce(x_test, decoder(encoder(x_test)))
 
 
-@_judge("trained autoencoder")
+@criteria("trained autoencoder")
 def judge_trained(got: dict, want: dict) -> str:  # noqa: ARG001 - evaluated here on the test set
     # Reference solution: 85.3 / 86.2 nats per image (seeds 0 / 1); the check cell's bound leaves a 10-nat margin.
     loss = _test_loss(got, "autoencoder")
     if not 0.0 <= loss <= 95.0:
-        raise _Fail(f"test reconstruction loss {loss:.1f} nats per image, outside [0, 95] — hint: above 95: check the "
+        raise Fail(f"test reconstruction loss {loss:.1f} nats per image, outside [0, 95] — hint: above 95: check the "
                     "loss (sum over pixels, mean over the batch) and that the decoder outputs logits.")
     return f"test reconstruction loss {loss:.1f} nats per image (at most 95)"
 
@@ -325,13 +301,13 @@ def probe_linear_visible(ns: dict) -> dict:
     return _accuracy(ns, *_probe_inputs_visible())
 
 
-@_judge("linear_probe_accuracy")
+@criteria("linear_probe_accuracy")
 def judge_linear_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - a known answer: nearly perfect
     if not _flag(got, "is_float"):
-        raise _Fail("the accuracy is not a Python float — hint: return .item() of the accuracy.")
+        raise Fail("the accuracy is not a Python float — hint: return .item() of the accuracy.")
     accuracy = _value(got, "accuracy", ()).item()
     if not 0.9 <= accuracy <= 1.0:
-        raise _Fail(f"accuracy {accuracy:.3f} on well-separated classes, expected between 0.9 and 1 — hint: standardize "
+        raise Fail(f"accuracy {accuracy:.3f} on well-separated classes, expected between 0.9 and 1 — hint: standardize "
                     "with the *train* mean/std, and use argmax of the logits on the test features.")
     return f"accuracy {accuracy:.3f} on well-separated classes"
 
@@ -344,10 +320,10 @@ def probe_linear_hidden(ns: dict) -> dict:
     return {"unrelated": _accuracy(ns, feats, labels_fit, feats, labels_shuffled)}
 
 
-@_judge("linear_probe_accuracy (hidden)")
+@criteria("linear_probe_accuracy (hidden)")
 def judge_linear_hidden(got: dict, want: dict) -> str:  # noqa: ARG001 - a known answer: chance level
     if not _value(got, "unrelated.accuracy", ()).item() <= 0.8:
-        raise _Fail("accuracy stays high when the test labels are unrelated to the features — hint: compute the "
+        raise Fail("accuracy stays high when the test labels are unrelated to the features — hint: compute the "
                     "accuracy on test_features against test_labels, not on the training data.")
     return "measured on the test data"
 
@@ -383,7 +359,7 @@ def probe_gain(ns: dict) -> dict:
     return {"autoencoder": _trained_weights(ns["autoencoder"])}
 
 
-@_judge("accuracy gain of trained over random codes")
+@criteria("accuracy gain of trained over random codes")
 def judge_gain(got: dict, want: dict) -> str:  # noqa: ARG001 - evaluated here with the reference probe
     # Reference solution over 5 labelled subsets: random codes 0.43-0.53, trained codes 0.73-0.78, a gap of 0.25-0.30
     # in every subset; the check cell asks for 0.15 on average over 3 subsets of 100 labels.
@@ -404,7 +380,7 @@ def judge_gain(got: dict, want: dict) -> str:  # noqa: ARG001 - evaluated here w
         gaps.append(acc["trained"] - acc["random"])
     gap = sum(gaps) / len(gaps)
     if not 0.15 <= gap <= 1.0:
-        raise _Fail(f"the trained encoder's codes beat random codes by {gap:.3f} in accuracy on average, at least 0.15 "
+        raise Fail(f"the trained encoder's codes beat random codes by {gap:.3f} in accuracy on average, at least 0.15 "
                     "needed — hint: train the autoencoder as specified; its codes must keep what distinguishes digits.")
     return f"{gap:.3f} on average over 3 subsets of 100 labels (at least 0.15)"
 
@@ -430,16 +406,16 @@ def _check_samples(samples: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor,
     mean, cov = mean.double(), cov.double()
     n = len(samples)
     if not torch.isfinite(samples).all():
-        raise _Fail("the samples contain NaN or inf.")
+        raise Fail("the samples contain NaN or inf.")
     se_mean = (cov.diagonal() / n).sqrt()
     se_cov = ((cov.diagonal()[:, None] * cov.diagonal()[None, :] + cov**2) / n).sqrt()
     emp_cov = torch.cov(samples.T)
     if ((samples.mean(0) - mean).abs() > 5 * se_mean).any():
-        raise _Fail("the sample mean is off by more than 5 standard errors — hint: add the mean.")
+        raise Fail("the sample mean is off by more than 5 standard errors — hint: add the mean.")
     if ((emp_cov - cov).abs() > 5 * se_cov).any():
         if not hidden and torch.allclose(emp_cov, cov @ cov, rtol=0.05, atol=0.05):
-            raise _Fail("the samples have covariance Σ², not Σ — hint: multiply eps by the Cholesky factor L, not by Σ.")
-        raise _Fail("the sample covariance is off by more than 5 standard errors — hint: z = mean + eps @ L.T with "
+            raise Fail("the samples have covariance Σ², not Σ — hint: multiply eps by the Cholesky factor L, not by Σ.")
+        raise Fail("the sample covariance is off by more than 5 standard errors — hint: z = mean + eps @ L.T with "
                     "L = torch.linalg.cholesky(cov); an elementwise sqrt of Σ ignores correlations.")
 
 
@@ -454,16 +430,16 @@ def probe_gaussian_visible(ns: dict) -> dict:
     return {"mean": m_hat, "cov": c_hat, "samples": samples, "reproducible": torch.equal(samples, again)}
 
 
-@_judge("fit_gaussian and sample_gaussian")
+@criteria("fit_gaussian and sample_gaussian")
 def judge_gaussian_visible(got: dict, want: dict) -> str:
     c_hat = _value(got, "cov", (3, 3))
     if torch.allclose(c_hat.double(), torch.cov(_small_codes().T, correction=0)):
-        raise _Fail("fit_gaussian returns the biased covariance (divided by N) — hint: divide by N - 1.")
+        raise Fail("fit_gaussian returns the biased covariance (divided by N) — hint: divide by N - 1.")
     _close("mean", got, want["mean"], rtol=1e-5, atol=1e-8, hidden=False)
     _close("cov", got, want["cov"], rtol=1e-5, atol=1e-8, hidden=False)
     samples = _value(got, "samples", (N_VISIBLE, 3))
     if not _flag(got, "reproducible"):
-        raise _Fail("sample_gaussian: two calls with equally seeded generators differ — hint: draw eps with "
+        raise Fail("sample_gaussian: two calls with equally seeded generators differ — hint: draw eps with "
                     "generator=generator.")
     _check_samples(samples, *_true_gaussian(), hidden=False)
     return "mean and covariance within 5 standard errors, reproducible with a generator"
@@ -489,13 +465,13 @@ def probe_gaussian_hidden(ns: dict) -> dict:
     return {"draws": draws, "fit_mean": m5, "fit_cov": c5}
 
 
-@_judge("sample_gaussian and fit_gaussian (hidden)")
+@criteria("sample_gaussian and fit_gaussian (hidden)")
 def judge_gaussian_hidden(got: dict, want: dict) -> str:
     draws = _value(got, "draws", (N_HIDDEN, 5))
     try:
         _check_samples(draws, *_hidden_gaussian(), hidden=True)
-    except _Fail:
-        raise _Fail("mean or covariance outside 5 standard errors on a 5-d float32 Gaussian.") from None
+    except Fail:
+        raise Fail("mean or covariance outside 5 standard errors on a 5-d float32 Gaussian.") from None
     _close("fit_cov", got, want["fit_cov"], rtol=1e-4, atol=1e-8, hidden=True, hint="the unbiased covariance (N − 1).")
     _close("fit_mean", got, want["fit_mean"], rtol=1e-4, atol=1e-6, hidden=True)
     return "5-d float32 Gaussian within 5 standard errors; covariance of other codes"
@@ -516,22 +492,22 @@ def probe_corrupt(ns: dict) -> dict:
     return {"noisy": noisy, "input_unchanged": unchanged, "reproducible": torch.equal(noisy, again)}
 
 
-@_judge("corrupt")
+@criteria("corrupt")
 def judge_corrupt(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by its statistics
     x = _ones_input()
     noisy = _value(got, "noisy", tuple(x.shape))
     if not _flag(got, "input_unchanged"):
-        raise _Fail("the input was modified in place — hint: build a new tensor, e.g. x * mask.")
+        raise Fail("the input was modified in place — hint: build a new tensor, e.g. x * mask.")
     masked = noisy == 0
     fraction = masked.double().mean().item()
     if abs(fraction - 0.3) > 5 * (0.3 * 0.7 / masked.numel()) ** 0.5:
         hint = (" — hint: p is the probability of *dropping* a pixel, not of keeping it." if abs(fraction - 0.7) < 0.01
                 else "")
-        raise _Fail(f"{fraction:.3f} of the pixels are masked, expected 0.3 (within 5 standard errors){hint}")
+        raise Fail(f"{fraction:.3f} of the pixels are masked, expected 0.3 (within 5 standard errors){hint}")
     if not torch.allclose(noisy[~masked].double(), x[~masked].double(), rtol=1e-5, atol=1e-8):
-        raise _Fail("pixels that are not masked changed: keep them as they are.")
+        raise Fail("pixels that are not masked changed: keep them as they are.")
     if not _flag(got, "reproducible"):
-        raise _Fail("equally seeded generators give different masks — hint: draw the mask with generator=generator.")
+        raise Fail("equally seeded generators give different masks — hint: draw the mask with generator=generator.")
     return f"{fraction:.4f} masked for p = 0.3"
 
 
@@ -539,7 +515,7 @@ def probe_denoiser(ns: dict) -> dict:
     return {"autoencoder": _trained_weights(ns["autoencoder"]), "denoiser": _trained_weights(ns["denoiser"])}
 
 
-@_judge("denoising gain")
+@criteria("denoising gain")
 def judge_denoiser(got: dict, want: dict) -> str:  # noqa: ARG001 - evaluated here on masked test images
     # Reference solution (seeds 0 and 1): plain 133.2 / 129.0, denoising 102.8 / 103.2 nats; the check asks for 10.
     x_test, _ = _mnist("test")
@@ -552,7 +528,7 @@ def judge_denoiser(got: dict, want: dict) -> str:  # noqa: ARG001 - evaluated he
             losses[name] = _bce(x_test, decoder(encoder(noisy)))
     gain = losses["autoencoder"] - losses["denoiser"]
     if not gain >= 10.0:
-        raise _Fail(f"plain {losses['autoencoder']:.1f} minus denoising {losses['denoiser']:.1f} = {gain:.1f} nats, at "
+        raise Fail(f"plain {losses['autoencoder']:.1f} minus denoising {losses['denoiser']:.1f} = {gain:.1f} nats, at "
                     "least 10 needed — hint: train on corrupt(x) as input and the clean x as the target.")
     return f"plain {losses['autoencoder']:.1f} − denoising {losses['denoiser']:.1f} = {gain:.1f} nats (at least 10)"
 

@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from utils.grading.judge import Verdict, compare
+from utils.grading.judge import Fail, compare, criteria
 from utils.widgets import LinearGaussian
 
 F64 = torch.float64
@@ -28,37 +28,13 @@ F64 = torch.float64
 
 # ---- judge helpers ---------------------------------------------------------------------------------------------------
 
-class _Fail(Exception):
-    """A failed criterion, with the message the student sees."""
-
-
-def _judge(label: str):
-    """Turn `fn(got, want) -> str` (success detail) that raises _Fail into a judge returning a Verdict."""
-
-    def wrap(fn):
-        @functools.wraps(fn)
-        def judge(got: dict, want: dict) -> Verdict:
-            try:
-                detail = fn(got, want)
-            except _Fail as exc:
-                return Verdict(False, f"✗ {label}: {exc}")
-            except (KeyError, IndexError, RuntimeError, TypeError, ValueError) as exc:
-                return Verdict(False, f"✗ {label}: your results have the wrong form ({type(exc).__name__}: "
-                                      f"{str(exc)[:200]})")
-            return Verdict(True, f"✓ {label}" + (f": {detail}" if detail else ""))
-
-        return judge
-
-    return wrap
-
-
 def _value(got: dict, name: str, shape: tuple | None = None, hint: str = "") -> torch.Tensor:
     """The student's value `name` as float64, checked for presence and shape."""
     if name not in got:
-        raise _Fail(f"{name} is missing from the results")
+        raise Fail(f"{name} is missing from the results")
     value = got[name]
     if shape is not None and tuple(value.shape) != tuple(shape):
-        raise _Fail(f"{name} has shape {tuple(value.shape)} but should have shape {tuple(shape)}"
+        raise Fail(f"{name} has shape {tuple(value.shape)} but should have shape {tuple(shape)}"
                     + (f" — hint: {hint}" if hint else ""))
     return value.double() if value.is_floating_point() else value
 
@@ -66,12 +42,12 @@ def _value(got: dict, name: str, shape: tuple | None = None, hint: str = "") -> 
 def _close(name: str, got: dict, want: torch.Tensor, rtol: float, atol: float, hidden: bool, hint: str = "") -> None:
     message = compare(name, got.get(name), want, rtol, atol, hidden)
     if message:
-        raise _Fail(message + (f" — hint: {hint}" if hint else ""))
+        raise Fail(message + (f" — hint: {hint}" if hint else ""))
 
 
 def _finite(name: str, value: torch.Tensor, hint: str = "") -> None:
     if not torch.isfinite(value).all():
-        raise _Fail(f"{name} contains NaN or inf" + (f" — hint: {hint}" if hint else ""))
+        raise Fail(f"{name} contains NaN or inf" + (f" — hint: {hint}" if hint else ""))
 
 
 def _match_variant(got: torch.Tensor, variants: dict, rtol: float) -> str | None:
@@ -115,7 +91,7 @@ def probe_jensen_visible(ns: dict) -> dict:
     return {name: ns["jensen_gap"](samples) for name, (samples, _) in _positive_samples(*JENSEN_VISIBLE).items()}
 
 
-@_judge("jensen_gap")
+@criteria("jensen_gap")
 def judge_jensen_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by its statistics
     n = JENSEN_VISIBLE[0]
     details = []
@@ -123,18 +99,18 @@ def judge_jensen_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - judged
         gap = _value(got, name, (), hint="reduce over the last dimension (the samples).").item()
         if name == "constant":
             if not abs(gap) <= 1e-12:
-                raise _Fail(f"got {gap:.3g} for a constant X, but then the gap is exactly 0 — hint: log of the mean "
+                raise Fail(f"got {gap:.3g} for a constant X, but then the gap is exactly 0 — hint: log of the mean "
                             "minus the mean of the logs.")
             continue
         se = _jensen_stderr(samples).item()
         if not gap >= 0:
             hint = ("the sign is flipped: log(mean) − mean(log), not mean(log) − log(mean)." if abs(gap + exact) < 5 * se
                     else "log of the mean minus the mean of the logs.")
-            raise _Fail(f"the gap {gap:.4f} of the {name} variable is negative, but log E[X] ≥ E[log X] — hint: {hint}")
+            raise Fail(f"the gap {gap:.4f} of the {name} variable is negative, but log E[X] ≥ E[log X] — hint: {hint}")
         if abs(gap - exact) > 5 * se:
             hint = ("off by log N: the log of the sum where the log of the mean was meant."
                     if abs(gap - exact - math.log(n)) < 5 * se else "compare your code with the formula for Δ̂.")
-            raise _Fail(f"{gap:.4f} for the {name} variable is {abs(gap - exact) / se:.1f} standard errors from the "
+            raise Fail(f"{gap:.4f} for the {name} variable is {abs(gap - exact) / se:.1f} standard errors from the "
                         f"exact gap {exact:.4f} — hint: {hint}")
         details.append(f"{name} {(gap - exact) / se:+.2f} s.e.")
     return "every estimate within 5 standard errors of the exact gap (" + ", ".join(details) + ")"
@@ -156,25 +132,25 @@ def probe_jensen_hidden(ns: dict) -> dict:
     return {name: ns["jensen_gap"](inputs[name]) for name in ("batch", "chi2", "nearly_constant", "constant")}
 
 
-@_judge("jensen_gap (hidden)")
+@criteria("jensen_gap (hidden)")
 def judge_jensen_hidden(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by its statistics
     inputs = _jensen_hidden_inputs()
     gaps = _value(got, "batch", (3,), hint="reduce over the last dimension only.")
     _finite("the gaps of a batch", gaps)
     if (gaps < 0).any():
-        raise _Fail("a gap of a batch is negative — hint: log(mean) − mean(log) is never negative.")
+        raise Fail("a gap of a batch is negative — hint: log(mean) − mean(log) is never negative.")
     if ((gaps - inputs["scales"] ** 2 / 2).abs() > 5 * _jensen_stderr(inputs["batch"])).any():
-        raise _Fail("on a batch of three variables, a gap is more than 5 standard errors from the exact value — hint: "
+        raise Fail("on a batch of three variables, a gap is more than 5 standard errors from the exact value — hint: "
                     "reduce over the last dimension (dim=-1), for each row separately.")
     gap = _value(got, "chi2", ()).item()
     exact = math.log(2) - torch.digamma(torch.tensor(2.0, dtype=F64)).item()
     if not (gap >= 0 and abs(gap - exact) <= 5 * _jensen_stderr(inputs["chi2"]).item()):
-        raise _Fail("wrong or negative gap for a chi-square variable — hint: log(mean) − mean(log) over the last "
+        raise Fail("wrong or negative gap for a chi-square variable — hint: log(mean) − mean(log) over the last "
                     "dimension.")
     if not -1e-13 <= _value(got, "nearly_constant", ()).item() <= 1e-7:
-        raise _Fail("a nearly constant X must give a gap just above 0.")
+        raise Fail("a nearly constant X must give a gap just above 0.")
     if not _value(got, "constant").abs().max().item() <= 1e-12:
-        raise _Fail("a constant X must give a gap of 0.")
+        raise Fail("a constant X must give a gap of 0.")
     return "batched, chi-square and (nearly) constant inputs"
 
 
@@ -244,7 +220,7 @@ def _check_em(got: dict, x: torch.Tensor, theta_true, show_expected: bool) -> st
     resps = _value(got, "em.resp")
     K = len(theta_true[0])
     if thetas.dim() != 3 or thetas.shape[1:] != (3, K) or resps.shape != (len(thetas), len(x), K):
-        raise _Fail("e_step / m_step return the wrong shapes during EM (responsibilities (N, K), parameters (K,)).")
+        raise Fail("e_step / m_step return the wrong shapes during EM (responsibilities (N, K), parameters (K,)).")
     _finite("the responsibilities during EM", resps,
             "exp(a_nk) underflows for points far from every component: use torch.logsumexp.")
     _finite("the parameters during EM", thetas, "check the M-step formulas.")
@@ -252,18 +228,18 @@ def _check_em(got: dict, x: torch.Tensor, theta_true, show_expected: bool) -> st
     tol = 1e-9 * abs(ll[-1].item())
     f_e = torch.tensor([_free_energy(x, r, *th) for r, th in zip(resps, thetas, strict=True)], dtype=F64)
     if not (f_e - ll).abs().max() <= tol:
-        raise _Fail(f"after an E-step F(θ, Q) differs from log p(x) by up to {(f_e - ll).abs().max().item():.3g} — "
+        raise Fail(f"after an E-step F(θ, Q) differs from log p(x) by up to {(f_e - ll).abs().max().item():.3g} — "
                     "hint: the E-step must return the exact posterior p(z = k | x_n, θ), so that KL(Q ‖ posterior) = 0.")
     drops = ll[1:] - ll[:-1]
     if drops.numel() and drops.min() < -tol:
         t = int(drops.argmin())
-        raise _Fail(f"log p(x) decreased from iteration {t} to {t + 1} by {-drops.min().item():.3g} nats — hint: the "
+        raise Fail(f"log p(x) decreased from iteration {t} to {t + 1} by {-drops.min().item():.3g} nats — hint: the "
                     "M-step must maximize F for fixed Q: π_k = N_k/N, μ_k and σ_k² weighted by r_nk over N_k.")
     _close("em.your_log_px", got, ll, rtol=1e-10, atol=1e-8, hidden=not show_expected,
            hint="Σ_n of your log p(x_n) must equal the log-likelihood ℓ(θ_t) at every iteration.")
     f_m = torch.tensor([_free_energy(x, resps[t], *thetas[t + 1]) for t in range(len(thetas) - 1)], dtype=F64)
     if (f_m < f_e[:len(f_m)] - tol).any() or (f_m > ll[1:len(f_m) + 1] + tol).any():
-        raise _Fail("an M-step decreased F, or F rose above log p(x) — hint: check the M-step formulas.")
+        raise Fail("an M-step decreased F, or F rose above log p(x) — hint: check the M-step formulas.")
     pi_true, mu_true, var_true = (torch.tensor(v, dtype=F64) for v in theta_true)
     order = _match_components(thetas[-1, 1], mu_true)
     pi_hat, mu_hat, var_hat = (v[order] for v in thetas[-1])
@@ -273,12 +249,12 @@ def _check_em(got: dict, x: torch.Tensor, theta_true, show_expected: bool) -> st
     for label, est, true in (("π", pi_hat, pi_true), ("μ", mu_hat, mu_true), ("σ²", var_hat, var_true)):
         z = ((est - true) / stderr[label]).abs().max().item()
         if not z <= 5:
-            raise _Fail(f"the fitted {label} is {z:.1f} standard errors from the generating value"
+            raise Fail(f"the fitted {label} is {z:.1f} standard errors from the generating value"
                         + (f" ({est.tolist()} vs {true.tolist()})" if show_expected else "")
                         + " — hint: EM converged, but to the wrong parameters: check the M-step.")
     excess = ll[-1].item() - _gmm_log_likelihood(x, pi_true, mu_true, var_true)
     if not -tol <= excess <= CHI2_999[3 * K - 1] / 2:
-        raise _Fail(f"ℓ(fit) − ℓ(true) = {excess:.3g} nats, outside [0, {CHI2_999[3 * K - 1] / 2:.2f}].")
+        raise Fail(f"ℓ(fit) − ℓ(true) = {excess:.3g} nats, outside [0, {CHI2_999[3 * K - 1] / 2:.2f}].")
     return (f"{len(thetas) - 1} iterations, ℓ never decreased, F = ℓ after each E-step, parameters within 5 s.e., "
             f"ℓ(fit) − ℓ(true) = {excess:.3f} nats")
 
@@ -295,11 +271,11 @@ def probe_em_steps_visible(ns: dict) -> dict:
     return {"resp": resp, "log_px": log_px, "pi": pi, "mu": mu, "var": var}
 
 
-@_judge("e_step and m_step")
+@criteria("e_step and m_step")
 def judge_em_steps_visible(got: dict, want: dict) -> str:
     resp = _value(got, "resp")
     if tuple(resp.shape) != (4, 3):
-        raise _Fail(f"the responsibilities have shape {tuple(resp.shape)}, expected (4, 3)"
+        raise Fail(f"the responsibilities have shape {tuple(resp.shape)}, expected (4, 3)"
                     + (" — hint: one row per data point, one column per component: (N, K)."
                        if tuple(resp.shape) == (3, 4) else ""))
     log_px = _value(got, "log_px", (4,))
@@ -307,7 +283,7 @@ def judge_em_steps_visible(got: dict, want: dict) -> str:
     _finite("the responsibilities", resp, underflow)
     _finite("log p(x_n)", log_px, underflow)
     if not torch.allclose(resp.sum(1), torch.ones(4, dtype=F64), atol=1e-9):
-        raise _Fail("the rows of the responsibilities do not sum to 1 — hint: "
+        raise Fail("the rows of the responsibilities do not sum to 1 — hint: "
                     + ("you normalized over the data points (dim=0); normalize over the components (dim=1)."
                        if torch.allclose(resp.sum(0), torch.ones(3, dtype=F64)) else
                        "divide by Σ_j π_j N(x_n; μ_j, σ_j²) for each point."))
@@ -316,11 +292,11 @@ def judge_em_steps_visible(got: dict, want: dict) -> str:
            hint="log p(x_n) = logsumexp over k of a[n, k] = log π_k + log N(x_n; μ_k, σ_k²).")
     pi, _, var = (_value(got, name, (2,)) for name in ("pi", "mu", "var"))
     if torch.allclose(pi, torch.tensor(RESP_M, dtype=F64).sum(0)):
-        raise _Fail("m_step: the weights sum to N, not 1 — hint: π_k = N_k / N.")
+        raise Fail("m_step: the weights sum to N, not 1 — hint: π_k = N_k / N.")
     _close("pi", got, want["pi"], rtol=1e-9, atol=1e-8, hidden=False, hint="π_k = N_k / N with N_k = Σ_n r_nk.")
     _close("mu", got, want["mu"], rtol=1e-9, atol=1e-8, hidden=False, hint="μ_k = Σ_n r_nk x_n / N_k: divide by N_k, not by N.")
     if torch.allclose(var, want["var"].double().sqrt(), rtol=1e-6):
-        raise _Fail("m_step: these are standard deviations — hint: return the variances σ_k², not σ_k.")
+        raise Fail("m_step: these are standard deviations — hint: return the variances σ_k², not σ_k.")
     _close("var", got, want["var"], rtol=1e-9, atol=1e-8, hidden=False,
            hint="σ_k² = Σ_n r_nk (x_n − μ_k)² / N_k, with the *new* μ_k and weights r_nk.")
     return "one E-step and one M-step on the visible example"
@@ -334,7 +310,7 @@ def probe_em_visible(ns: dict) -> dict:
     return {"em": _em_trace(ns, _sample_gmm(1500, TRUE_THETA, EM_VISIBLE_SEED), K=3)}
 
 
-@_judge("EM")
+@criteria("EM")
 def judge_em_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by the run's properties
     return _check_em(got, _sample_gmm(1500, TRUE_THETA, EM_VISIBLE_SEED), TRUE_THETA, show_expected=True)
 
@@ -363,7 +339,7 @@ def probe_em_hidden(ns: dict) -> dict:
             "em": _em_trace(ns, _sample_gmm(2000, THETA_HIDDEN, EM_HIDDEN_SEED), K=2)}
 
 
-@_judge("e_step, m_step and EM (hidden)")
+@criteria("e_step, m_step and EM (hidden)")
 def judge_em_hidden(got: dict, want: dict) -> str:
     _close("resp", got, want["resp"], rtol=1e-6, atol=1e-12, hidden=True,
            hint="responsibilities are softmax over the components of log π_k + log N(x_n; μ_k, σ_k²), in log space.")
@@ -374,7 +350,7 @@ def judge_em_hidden(got: dict, want: dict) -> str:
     for name, hint in hints.items():
         _close(name, got, want[name], rtol=1e-9, atol=1e-8, hidden=True, hint=hint)
     if not _flag(got, "input_unchanged"):
-        raise _Fail("e_step changed its input x in place.")
+        raise Fail("e_step changed its input x in place.")
     return "E-step, M-step; EM with K = 2: " + _check_em(got, _sample_gmm(2000, THETA_HIDDEN, EM_HIDDEN_SEED),
                                                        THETA_HIDDEN, show_expected=False)
 
@@ -426,9 +402,9 @@ def _check_kl(got: dict, want: dict, inputs: dict, hidden: bool) -> None:
         if not torch.allclose(value, want[name].double(), rtol=1e-6, atol=1e-10):
             mistake = _match_variant(value, _kl_mistakes(mu, logvar), rtol=1e-6)
             if mistake:
-                raise _Fail(f"{name}: does not match the KL divergence — hint: {mistake}")
+                raise Fail(f"{name}: does not match the KL divergence — hint: {mistake}")
         if not _flag(got, f"{name}_unchanged"):
-            raise _Fail("kl_normal_std changed its inputs in place.")
+            raise Fail("kl_normal_std changed its inputs in place.")
         _close(name, got, want[name], rtol=1e-6, atol=1e-10, hidden=hidden)
 
 
@@ -438,11 +414,11 @@ def probe_kl_visible(ns: dict) -> dict:
     return out
 
 
-@_judge("kl_normal_std")
+@criteria("kl_normal_std")
 def judge_kl_visible(got: dict, want: dict) -> str:
     _check_kl(got, want, _kl_visible_inputs(), hidden=False)
     if not _value(got, "zero").abs().max().item() <= 1e-12:
-        raise _Fail("KL(N(0, I) ‖ N(0, I)) must be 0 — hint: at mu = 0, logvar = 0 every term must cancel.")
+        raise Fail("KL(N(0, I) ‖ N(0, I)) must be 0 — hint: at mu = 0, logvar = 0 every term must cancel.")
     return "5 Gaussians in 3 dimensions match torch.distributions.kl_divergence"
 
 
@@ -452,7 +428,7 @@ def probe_kl_hidden(ns: dict) -> dict:
     return out
 
 
-@_judge("kl_normal_std (hidden)")
+@criteria("kl_normal_std (hidden)")
 def judge_kl_hidden(got: dict, want: dict) -> str:
     _check_kl(got, want, _kl_hidden_inputs(), hidden=True)
     _close("shift", got, want["shift"], rtol=1e-9, atol=1e-8, hidden=True,
@@ -506,7 +482,7 @@ def _check_elbo(got: dict, want: dict, cases: dict, hidden: bool) -> None:
                                                                              torch.distributions.Normal(0.0, 1.0)),
             }, rtol=1e-6)
             if mistake:
-                raise _Fail(f"F + KL(q ‖ p(z|x)) ≠ log p(x) — hint: {mistake}")
+                raise Fail(f"F + KL(q ‖ p(z|x)) ≠ log p(x) — hint: {mistake}")
         _close(name, got, reference, rtol=0, atol=1e-6, hidden=hidden,
                hint="ELBO + KL(q ‖ p(z|x)) must equal log p(x); test expected_log_likelihood alone: at s → 0 it must "
                     "equal log N(x; w m, σ²).")
@@ -520,7 +496,7 @@ def probe_elbo_visible(ns: dict) -> dict:
     return _probe_elbo(ns, _elbo_grid_visible())
 
 
-@_judge("elbo")
+@criteria("elbo")
 def judge_elbo_visible(got: dict, want: dict) -> str:
     _check_elbo(got, want, _elbo_grid_visible(), hidden=False)
     return "ELBO + KL(q ‖ p(z|x)) = log p(x) to 1e-6 on the 4 × 4 grid"
@@ -546,7 +522,7 @@ def _check_elbo_mc(got: dict, prefix: str, model: LinearGaussian, x: float, m: f
     F, sd, kurtosis = _mc_truth(model, x, m, s, seed + 1)
     se_true = sd / math.sqrt(n)
     if not abs(est - F) <= 4 * se_true:
-        raise _Fail(f"the estimate is {abs(est - F) / se_true:.1f} standard errors from the closed form"
+        raise Fail(f"the estimate is {abs(est - F) / se_true:.1f} standard errors from the closed form"
                     + ("" if hidden else f" {F:.4f}")
                     + " — hint: sample z = m + s·ε from q (not from the prior) and average log p(x, z) − log q(z).")
     rel_tol = 5 * math.sqrt((kurtosis - 1) / (4 * n))
@@ -554,7 +530,7 @@ def _check_elbo_mc(got: dict, prefix: str, model: LinearGaussian, x: float, m: f
     if not abs(ratio - 1) <= rel_tol:
         hint = ("divide the standard deviation by √n_samples." if abs(ratio / math.sqrt(n) - 1) < 0.2
                 else "stderr = sample standard deviation of the n terms / √n.")
-        raise _Fail(f"the standard error is {ratio:.3g} times the true one (tolerance ±{rel_tol:.2g}) — hint: {hint}")
+        raise Fail(f"the standard error is {ratio:.3g} times the true one (tolerance ±{rel_tol:.2g}) — hint: {hint}")
     return f"{est:.4f} ± {se:.4f} ({(est - F) / se_true:+.2f} standard errors from the closed form)"
 
 
@@ -572,7 +548,7 @@ def probe_elbo_mc_visible(ns: dict) -> dict:
     return {"mc": _run_elbo_mc(ns, *MC_VISIBLE)}
 
 
-@_judge("elbo_mc")
+@criteria("elbo_mc")
 def judge_elbo_mc_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by its statistics
     return _check_elbo_mc(got, "mc", *MC_VISIBLE, hidden=False)
 
@@ -585,14 +561,14 @@ def probe_elbo_hidden(ns: dict) -> dict:
     return out
 
 
-@_judge("elbo and elbo_mc (hidden)")
+@criteria("elbo and elbo_mc (hidden)")
 def judge_elbo_hidden(got: dict, want: dict) -> str:
     _check_elbo(got, {k: want[k] for k in ("grid", "one_x_per_q")}, _elbo_grid_hidden(), hidden=True)
     detail = _check_elbo_mc(got, "mc", *MC_HIDDEN, hidden=True)
     est = _value(got, "mc_posterior.estimate", ()).item()
     se = _value(got, "mc_posterior.stderr", ()).item()
     if not (abs(est - MODEL_H.log_marginal(X_H).item()) <= 1e-9 and abs(se) <= 1e-9):
-        raise _Fail("with q = the posterior every term is log p(x): the estimate must be exact, its s.e. 0 — hint: each "
+        raise Fail("with q = the posterior every term is log p(x): the estimate must be exact, its s.e. 0 — hint: each "
                     "term is log p(x, z) − log q(z).")
     return f"identity on a grid and per-q observations; Monte Carlo {detail}; exact at q = posterior"
 
@@ -624,23 +600,23 @@ def _check_iw(got: dict, model, x, m, s, ks, n_outer, seed, hidden: bool) -> str
         est = _value(got, f"k{k}.estimate", ()).item()
         se = _value(got, f"k{k}.stderr", ()).item()
         if not (math.isfinite(est) and math.isfinite(se)):
-            raise _Fail(f"L_{k} or its standard error is NaN or inf.")
+            raise Fail(f"L_{k} or its standard error is NaN or inf.")
         if est > log_px + 4 * se + 1e-9:
             hint = ("1/k is missing inside the log: the estimate exceeds log p(x) by about log k."
                     if abs(est - log_px - math.log(k)) < 0.5 else "L_k averages the weights p/q inside the log.")
-            raise _Fail(f"L_{k} = {est:.4f} lies above log p(x)" + ("" if hidden else f" = {log_px:.4f}") + f" — hint: {hint}")
+            raise Fail(f"L_{k} = {est:.4f} lies above log p(x)" + ("" if hidden else f" = {log_px:.4f}") + f" — hint: {hint}")
         results.append((k, est, se))
     k1 = [r for r in results if r[0] == 1]
     if k1 and abs(k1[0][1] - F) > 4 * k1[0][2] + 1e-9:
-        raise _Fail(f"L_1 is {abs(k1[0][1] - F) / max(k1[0][2], 1e-12):.1f} standard errors from the ELBO — hint: with "
+        raise Fail(f"L_1 is {abs(k1[0][1] - F) / max(k1[0][2], 1e-12):.1f} standard errors from the ELBO — hint: with "
                     "k = 1 the bound is the ELBO: log p(x, z) − log q(z) with z ~ q.")
     for (k_a, est_a, se_a), (k_b, est_b, se_b) in itertools.pairwise(results):
         if est_b < est_a - 4 * math.hypot(se_a, se_b) - 1e-9:
-            raise _Fail(f"L_{k_b} < L_{k_a} beyond Monte Carlo error — hint: average the weights inside the log "
+            raise Fail(f"L_{k_b} < L_{k_a} beyond Monte Carlo error — hint: average the weights inside the log "
                         "(logsumexp − log k), not the log-weights.")
     first, last = results[0], results[-1]
     if log_px - F > 0.1 and last[1] - first[1] < 4 * math.hypot(first[2], last[2]):
-        raise _Fail(f"L_k does not grow from k = {first[0]} to k = {last[0]} — hint: average the weights inside the log "
+        raise Fail(f"L_k does not grow from k = {first[0]} to k = {last[0]} — hint: average the weights inside the log "
                     "(logsumexp − log k), not the log-weights.")
     return ", ".join(f"L_{k} = {est:.4f} ± {se:.4f}" for k, est, se in results)
 
@@ -649,7 +625,7 @@ def probe_iw_visible(ns: dict) -> dict:
     return _probe_iw(ns, *IW_VISIBLE)
 
 
-@_judge("iw_bound")
+@criteria("iw_bound")
 def judge_iw_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by its statistics
     return _check_iw(got, *IW_VISIBLE, hidden=False)
 
@@ -664,7 +640,7 @@ def probe_iw_hidden(ns: dict) -> dict:
     return out
 
 
-@_judge("iw_bound (hidden)")
+@criteria("iw_bound (hidden)")
 def judge_iw_hidden(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by its statistics
     detail = _check_iw(got, *IW_HIDDEN, hidden=True)
     log_px = MODEL_H.log_marginal(X_H).item()
@@ -672,7 +648,7 @@ def judge_iw_hidden(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by i
         est = _value(got, f"posterior{k}.estimate", ()).item()
         se = _value(got, f"posterior{k}.stderr", ()).item()
         if not (abs(est - log_px) <= 1e-9 and abs(se) <= 1e-9):
-            raise _Fail("with q = the posterior every weight is p(x): L_k = log p(x) exactly.")
+            raise Fail("with q = the posterior every weight is p(x): L_k = log p(x) exactly.")
     return f"{detail}; exact at q = posterior"
 
 
@@ -715,19 +691,19 @@ def _check_beta(got: dict, model: LinearGaussian, x: float, betas, hidden: bool)
         m_b = _value(got, f"beta{i}.m", ()).item()
         s_b = _value(got, f"beta{i}.s", ()).item()
         if not s_b > 0:
-            raise _Fail(f"s* = {s_b:.3g} at β = {beta}: a standard deviation must be positive.")
+            raise Fail(f"s* = {s_b:.3g} at β = {beta}: a standard deviation must be positive.")
         grad = _value(got, f"beta{i}.grad", (2,))
         if not grad.norm().item() <= 1e-6:
-            raise _Fail(f"at β = {beta} the gradient of beta_objective at (m*, s*) has size {grad.norm().item():.3g}, not 0 "
+            raise Fail(f"at β = {beta} the gradient of beta_objective at (m*, s*) has size {grad.norm().item():.3g}, not 0 "
                         "— hint: set both partial derivatives to zero (∂/∂m and ∂/∂s²), or optimize longer.")
         value = _value(got, f"beta{i}.value").item()
         if (_value(got, f"beta{i}.nearby", (len(STEPS),)) > value + 1e-12).any():
-            raise _Fail(f"at β = {beta}, a nearby (m, s) has a larger objective: (m*, s*) is not the maximum.")
+            raise Fail(f"at β = {beta}, a nearby (m, s) has a larger objective: (m*, s*) is not the maximum.")
         distance = math.hypot(m_b - post_mean, s_b - post_std)
         if beta == 1.0 and distance > 1e-6:
-            raise _Fail("at β = 1 the maximizer must be the exact posterior — hint: β = 1 is the ELBO.")
+            raise Fail("at β = 1 the maximizer must be the exact posterior — hint: β = 1 is the ELBO.")
         if beta != 1.0 and distance < 1e-3:
-            raise _Fail(f"at β = {beta} the maximizer equals the posterior — hint: the KL term must be weighted by β.")
+            raise Fail(f"at β = {beta} the maximizer equals the posterior — hint: the KL term must be weighted by β.")
 
 
 BETAS_VISIBLE = (0.25, 1.0, 4.0)
@@ -739,7 +715,7 @@ def probe_beta_visible(ns: dict) -> dict:
     return _probe_beta(ns, MODEL, X_OBS, BETAS_VISIBLE)
 
 
-@_judge("optimal_q_beta")
+@criteria("optimal_q_beta")
 def judge_beta_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by the optimality conditions
     _check_beta(got, MODEL, X_OBS, BETAS_VISIBLE, hidden=False)
     return f"maximizers are stationary maxima for β in {list(BETAS_VISIBLE)}; β = 1 gives the posterior"
@@ -752,7 +728,7 @@ def probe_beta_hidden(ns: dict) -> dict:
     return out
 
 
-@_judge("optimal_q_beta (hidden)")
+@criteria("optimal_q_beta (hidden)")
 def judge_beta_hidden(got: dict, want: dict) -> str:
     _check_beta(got, MODEL_H, X_H, BETAS_HIDDEN, hidden=True)
     for beta in BETAS_CLOSED_FORM:

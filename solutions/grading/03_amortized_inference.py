@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
 
 import torch
 
-from utils.grading.judge import Verdict
+from utils.grading.judge import Fail, criteria
 
 LATENT = 8
 STEPS, LR = 300, 0.3  # the notebook's PER_POINT_STEPS, PER_POINT_LR
@@ -381,43 +380,26 @@ PROBES = {
 
 
 # ---- judges (trusted) -----------------------------------------------------------------------------------------------
-class _Fail(Exception):
-    """A failed check inside a judge; the message is what the student sees."""
-
-
-def _verdict(label: str, check: Callable[[dict, dict], str]) -> Callable[[dict, dict], Verdict]:
-    def judge(got: dict, want: dict) -> Verdict:
-        try:
-            detail = check(got, want)
-        except _Fail as exc:
-            return Verdict(False, f"✗ {label}: {exc}")
-        except Exception as exc:  # noqa: BLE001 - malformed data is a failed part, with the reason
-            return Verdict(False, f"✗ {label}: your results could not be used ({type(exc).__name__}: {str(exc)[:200]})")
-        return Verdict(True, f"✓ {label}" + (f": {detail}" if detail else ""))
-
-    return judge
-
-
 def _tensor(got: dict, name: str, shape: tuple | None = None, what: str = "") -> torch.Tensor:
     value = got.get(name)
     if value is None:
-        raise _Fail(f"{what or name} is missing (not a tensor?)")
+        raise Fail(f"{what or name} is missing (not a tensor?)")
     if shape is not None and tuple(value.shape) != tuple(shape):
-        raise _Fail(f"{what or name} has shape {tuple(value.shape)} but should have shape {tuple(shape)}")
+        raise Fail(f"{what or name} has shape {tuple(value.shape)} but should have shape {tuple(shape)}")
     if value.is_floating_point() and not torch.isfinite(value).all():
-        raise _Fail(f"{what or name} contains NaN or inf")
+        raise Fail(f"{what or name} contains NaN or inf")
     return value.double()
 
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
-        raise _Fail(message)
+        raise Fail(message)
 
 
 def _check_linear_elbo_visible(got: dict, want: dict) -> str:
     P = _ppca()
     if "elbo" in got and tuple(got["elbo"].shape) != (200,):
-        raise _Fail(f"the result has shape {tuple(got['elbo'].shape)} for 200 points, expected (200,). Hint: one ELBO "
+        raise Fail(f"the result has shape {tuple(got['elbo'].shape)} for 200 points, expected (200,). Hint: one ELBO "
                     "per data point: sum over pixels and latent dimensions, not over the points.")
     elbo = _tensor(got, "elbo", (200,), "linear_elbo's result")
     log_px = P["log_px"][:200]
@@ -434,7 +416,7 @@ def _check_linear_elbo_visible(got: dict, want: dict) -> str:
         offset = (elbo - log_px).mean()
         if not named and torch.allclose(elbo - offset, log_px, rtol=1e-6, atol=1e-4):
             named = ["off by a constant: check the -D/2 log(2 pi sigma2) term."]
-        raise _Fail(f"at the exact posterior the ELBO must equal log p(x); largest difference "
+        raise Fail(f"at the exact posterior the ELBO must equal log p(x); largest difference "
                     f"{(elbo - log_px).abs().max().item():.3g} nats. Hint: "
                     + (named[0] if named else "compare your terms with the formula, term by term."))
     grad = got.get("largest_gradient")
@@ -449,7 +431,7 @@ def _check_linear_elbo_hidden(got: dict, want: dict) -> str:
         value = _tensor(got, name, tuple(want[name].shape), f"linear_elbo {what}")
         if not torch.allclose(value, want[name].double(), rtol=1e-8 if name == "random_model" else 1e-5,
                               atol=1e-8 if name == "random_model" else 1e-3):
-            raise _Fail(f"wrong values {what} (a W that is not orthogonal, random Q). Hint: the expected "
+            raise Fail(f"wrong values {what} (a W that is not orthogonal, random Q). Hint: the expected "
                         "log-likelihood needs sum_j s_j^2 ||w_j||^2 with the column norms of W, and the KL term.")
     return "right on the hidden inputs"
 
@@ -595,7 +577,7 @@ def _check_tradeoff_visible(got: dict, want: dict) -> str:
         g, w = got[key].item(), want[key].item()
         exact = key.startswith("params")
         if not (g == w if exact else math.isclose(g, w, rel_tol=1e-6, abs_tol=1e-8)):
-            raise _Fail(f"{key} is {g:g}, expected {w:g}" + (f". Hint: {hints[key]}" if key in hints else ""))
+            raise Fail(f"{key} is {g:g}, expected {w:g}" + (f". Hint: {hints[key]}" if key in hints else ""))
     return "right on the visible example"
 
 
@@ -660,14 +642,14 @@ def _check_semi_hidden(got: dict, want: dict) -> str:
 
 
 JUDGES = {
-    "ex3_1a_visible": _verdict("linear_elbo", _check_linear_elbo_visible),
-    "ex3_1a_hidden": _verdict("linear_elbo", _check_linear_elbo_hidden),
-    "ex3_1b_visible": _verdict("per_point_inference", _check_per_point_visible),
-    "ex3_1b_hidden": _verdict("per_point_inference", _check_per_point_hidden),
-    "ex3_2_visible": _verdict("Encoder / train_encoder", _check_encoder_visible),
-    "ex3_2_hidden": _verdict("Encoder / train_encoder", _check_encoder_hidden),
-    "ex3_3_visible": _verdict("tradeoff_row", _check_tradeoff_visible),
-    "ex3_3_hidden": _verdict("tradeoff_row", _check_tradeoff_hidden),
-    "ex3_4_visible": _verdict("semi_amortized", _check_semi_visible),
-    "ex3_4_hidden": _verdict("semi_amortized", _check_semi_hidden),
+    "ex3_1a_visible": criteria("linear_elbo", _check_linear_elbo_visible),
+    "ex3_1a_hidden": criteria("linear_elbo", _check_linear_elbo_hidden),
+    "ex3_1b_visible": criteria("per_point_inference", _check_per_point_visible),
+    "ex3_1b_hidden": criteria("per_point_inference", _check_per_point_hidden),
+    "ex3_2_visible": criteria("Encoder / train_encoder", _check_encoder_visible),
+    "ex3_2_hidden": criteria("Encoder / train_encoder", _check_encoder_hidden),
+    "ex3_3_visible": criteria("tradeoff_row", _check_tradeoff_visible),
+    "ex3_3_hidden": criteria("tradeoff_row", _check_tradeoff_hidden),
+    "ex3_4_visible": criteria("semi_amortized", _check_semi_visible),
+    "ex3_4_hidden": criteria("semi_amortized", _check_semi_hidden),
 }

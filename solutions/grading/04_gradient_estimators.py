@@ -25,12 +25,11 @@ Everything else is judged against closed forms with tolerances derived from the 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 
 from utils import estimators_demo as demo
-from utils.grading.judge import Verdict, close
+from utils.grading.judge import Fail, close, criteria
 
 
 def _f64(value) -> torch.Tensor:
@@ -257,31 +256,14 @@ PROBES = {
 
 
 # ---- judges (trusted) -----------------------------------------------------------------------------------------------
-class _Fail(Exception):
-    """A failed check inside a judge; the message is what the student sees."""
-
-
-def _verdict(label: str, check: Callable[[dict, dict], str]) -> Callable[[dict, dict], Verdict]:
-    def judge(got: dict, want: dict) -> Verdict:
-        try:
-            detail = check(got, want)
-        except _Fail as exc:
-            return Verdict(False, f"✗ {label}: {exc}")
-        except Exception as exc:  # noqa: BLE001 - malformed data is a failed part, with the reason
-            return Verdict(False, f"✗ {label}: your results could not be used ({type(exc).__name__}: {str(exc)[:200]})")
-        return Verdict(True, f"✓ {label}" + (f": {detail}" if detail else ""))
-
-    return judge
-
-
 def _get(got: dict, name: str, shape: tuple | None = None, what: str = "") -> torch.Tensor:
     value = got.get(name)
     if value is None:
-        raise _Fail(f"{what or name} is missing (did the function return a tensor or a number?)")
+        raise Fail(f"{what or name} is missing (did the function return a tensor or a number?)")
     if shape is not None and tuple(value.shape) != tuple(shape):
-        raise _Fail(f"{what or name} has shape {tuple(value.shape)} but should have shape {tuple(shape)}")
+        raise Fail(f"{what or name} has shape {tuple(value.shape)} but should have shape {tuple(shape)}")
     if value.is_floating_point() and not torch.isfinite(value).all():
-        raise _Fail(f"{what or name} contains NaN or inf")
+        raise Fail(f"{what or name} contains NaN or inf")
     return value.double() if value.is_floating_point() else value
 
 
@@ -312,13 +294,13 @@ def _mean_and_variance_test(estimates: torch.Tensor, coeffs: list[float], n: int
 
 def _check_score_visible(got: dict, want: dict) -> str:
     if not _flag(got, "is_number"):
-        raise _Fail("return a Python float, e.g. tensor.mean().item().")
+        raise Fail("return a Python float, e.g. tensor.mean().item().")
     if not _flag(got, "same_seed_equal"):
-        raise _Fail("two calls with identically seeded generators differ. Hint: draw all randomness from the "
+        raise Fail("two calls with identically seeded generators differ. Hint: draw all randomness from the "
                     "`generator` argument (torch.randn(..., generator=generator)).")
     est = _get(got, "estimates", (3000,), "the 3000 estimates")
     if torch.unique(est).numel() < 1500:
-        raise _Fail("repeated calls return (almost) the same value. Hint: draw fresh samples from the generator on every "
+        raise Fail("repeated calls return (almost) the same value. Hint: draw fresh samples from the generator on every "
                     "call; do not re-seed it inside the function.")
     mean, per_sample, mean_ok, var_ok, se, grad = _mean_and_variance_test(est, _score_coeffs(2.0), 10)
     if not mean_ok:
@@ -328,20 +310,20 @@ def _check_score_visible(got: dict, want: dict) -> str:
                     "f(z)·z: the score of N(θ,1) is (z-θ), not z": 8.0 + 6.0,
                     "zero: the score alone has mean zero; multiply it by f(z)": 0.0}
         named = [why for why, value in mistakes.items() if abs(mean - value) < 4 * se * max(1.0, abs(value) / 4)]
-        raise _Fail(f"the mean of 3000 estimates is {mean:.3f}, more than 4 standard errors ({se:.3f}) from the true "
+        raise Fail(f"the mean of 3000 estimates is {mean:.3f}, more than 4 standard errors ({se:.3f}) from the true "
                     f"gradient 2θ = {grad:g}. Hint: " + (f"it looks like {named[0]}." if named else
                                                          "the estimator is biased: mean of f(z_i)·(z_i - θ)."))
     if not var_ok:
         hint = ("variance ≈ 4: that is the pathwise estimator; here use f(z)·(z-θ)." if abs(per_sample - 4) < 1 else
                 "did you mean over the n samples (not sum), with z = θ + eps and the score (z - θ)?")
-        raise _Fail(f"per-sample variance n·Var = {per_sample:.3g}, outside the interval around 87. Hint: {hint}")
+        raise Fail(f"per-sample variance n·Var = {per_sample:.3g}, outside the interval around 87. Hint: {hint}")
     return f"mean of 3000 estimates {mean:.3f} within 4 SE ({se:.3f}) of 4; per-sample variance {per_sample:.1f} (87)"
 
 
 def _check_exact(got: dict, want: dict, what: str, hint: str) -> None:
     verdict = close(rtol=1e-9, atol=1e-12, hidden=True)(got, want)
     if not verdict.passed:
-        raise _Fail(f"{what} on seeded generators differs from the estimator's definition "
+        raise Fail(f"{what} on seeded generators differs from the estimator's definition "
                     f"({verdict.message.removeprefix('✗ ')}). Hint: {hint}")
 
 
@@ -353,20 +335,20 @@ def _check_score_hidden(got: dict, want: dict) -> str:
     est = _get(got, "estimates", (2000,), "the 2000 estimates at θ = -0.7")
     _, _, mean_ok, _, _, _ = _mean_and_variance_test(est, _score_coeffs(-0.7), 20)
     if not mean_ok:
-        raise _Fail("at θ = -0.7 the mean of 2000 estimates is more than 4 standard errors from 2θ.")
+        raise Fail("at θ = -0.7 the mean of 2000 estimates is more than 4 standard errors from 2θ.")
     return "right on the hidden inputs"
 
 
 def _check_pathwise_visible(got: dict, want: dict) -> str:
     if not _flag(got, "is_number"):
-        raise _Fail("return a Python float, e.g. tensor.mean().item().")
+        raise Fail("return a Python float, e.g. tensor.mean().item().")
     if not _flag(got, "same_seed_equal"):
-        raise _Fail("two calls with identically seeded generators differ. Hint: draw all randomness from the "
+        raise Fail("two calls with identically seeded generators differ. Hint: draw all randomness from the "
                     "`generator` argument.")
     est = _get(got, "estimates", (3000,), "the 3000 estimates")
     mean, per_sample, mean_ok, var_ok, se, grad = _mean_and_variance_test(est, _pathwise_coeffs(2.0), 10)
     if not mean_ok and 40 < per_sample < 200:
-        raise _Fail(f"the mean is {mean:.3f} and the per-sample variance {per_sample:.1f}, far above 4. Hint: variance "
+        raise Fail(f"the mean is {mean:.3f} and the per-sample variance {per_sample:.1f}, far above 4. Hint: variance "
                     "≈ 87: that is the score-function estimator; here use f'(z) = 2z along the path z = θ + ε.")
     if not mean_ok:
         mistakes = {"the sum over samples instead of the mean": 10 * grad,
@@ -375,12 +357,12 @@ def _check_pathwise_visible(got: dict, want: dict) -> str:
                     "2ε: the path is z = θ + ε, so f'(z) = 2(θ + ε)": 0.0,
                     "a flipped sign": -grad}
         named = [why for why, value in mistakes.items() if abs(mean - value) < 0.5]
-        raise _Fail(f"the mean of 3000 estimates is {mean:.3f}, more than 4 standard errors ({se:.3f}) from 2θ = "
+        raise Fail(f"the mean of 3000 estimates is {mean:.3f}, more than 4 standard errors ({se:.3f}) from 2θ = "
                     f"{grad:g}." + (f" Hint: it looks like {named[0]}." if named else ""))
     if not var_ok:
         hint = ("variance ≈ 87: that is the score-function estimator; here use f'(z) = 2z." if per_sample > 40 else
                 "mean over the n samples of 2(θ + ε_i), with fresh ε on every call.")
-        raise _Fail(f"per-sample variance n·Var = {per_sample:.3g}, outside the interval around 4. Hint: {hint}")
+        raise Fail(f"per-sample variance n·Var = {per_sample:.3g}, outside the interval around 4. Hint: {hint}")
     return f"mean of 3000 estimates {mean:.4f} within 4 SE ({se:.4f}) of 4; per-sample variance {per_sample:.2f} (4)"
 
 
@@ -400,12 +382,12 @@ def _experiment_statistics(got: dict, prefix: str, theta: float, ns: list[int], 
         for n, m, s2 in zip(ns, means.tolist(), variances.tolist(), strict=True):
             se = (v / (n * reps)) ** 0.5
             if abs(m - grad) > 4 * se:
-                raise _Fail(f"{what}, {name}, N={n}: a mean is more than 4 standard errors ({se:.2g}) off. "
+                raise Fail(f"{what}, {name}, N={n}: a mean is more than 4 standard errors ({se:.2g}) off. "
                             f"Hint: {hint_mean.format(ex='4.1' if name == 'score' else '4.2')}")
             low, high = demo.sample_variance_interval(*demo.mean_of_n_moments(v, mu4, n), reps)
             if not low <= s2 <= high:
                 ratio = s2 * n / v
-                raise _Fail(f"{what}, {name}, N={n}: a variance is outside its fourth-moment interval around v/N. Hint: "
+                raise Fail(f"{what}, {name}, N={n}: a variance is outside its fourth-moment interval around v/N. Hint: "
                             + ("it is N times too large: is each estimate a mean over N samples?"
                                if abs(ratio / n - 1) < 0.5 else "the variance of the reps estimates, dividing by reps; "
                                "fresh samples for every repetition."))
@@ -415,13 +397,13 @@ def _check_experiment_visible(got: dict, want: dict) -> str:
     toy = _get(got, "toy_means", (2,), "run_experiment means")
     _get(got, "toy_vars", (2,), "run_experiment variances")
     if not torch.allclose(toy, torch.tensor([3.0, 7.0], dtype=torch.float64), rtol=1e-5, atol=1e-8):
-        raise _Fail("with an estimator that returns N, the means should be [3, 7]. Hint: one entry per N in ns, each the "
+        raise Fail("with an estimator that returns N, the means should be [3, 7]. Hint: one entry per N in ns, each the "
                     "mean over the reps estimates.")
     count = _get(got, "count_vars", (2,), "run_experiment variances")
     if torch.allclose(count, torch.full((2,), 15 / 12 * 4 / 3, dtype=torch.float64)):
-        raise _Fail("the variance divides by reps - 1. Hint: divide by reps like np.var: unbiased=False.")
+        raise Fail("the variance divides by reps - 1. Hint: divide by reps like np.var: unbiased=False.")
     if not torch.allclose(count, torch.full((2,), 15 / 12, dtype=torch.float64), rtol=1e-5, atol=1e-8):
-        raise _Fail("with estimates 0, 1, 2, 3 the variances should be 1.25. Hint: the variance (not the standard "
+        raise Fail("with estimates 0, 1, 2, 3 the variances should be 1.25. Hint: the variance (not the standard "
                     "deviation) of the reps estimates, dividing by reps.")
     renamed = {k.replace("score_function_grad", "score").replace("pathwise_grad", "pathwise"): v for k, v in got.items()}
     _experiment_statistics(renamed, "lecture.{name}", 2.0, [10, 100, 1_000, 10_000, 100_000], 100,
@@ -444,9 +426,9 @@ def _check_variance_visible(got: dict, want: dict) -> str:
             ("pathwise_variance", 4.0, 20.0, 2 * (1 + eps))]:
         at_2 = _get(got, f"{name}.at_2", (), f"{name}(2)").item()
         if abs(at_2 - second_moment) < 1e-9:
-            raise _Fail(f"{name}(2) is {at_2:g}, the second moment E[g²]. Hint: subtract the squared mean (2θ)².")
+            raise Fail(f"{name}(2) is {at_2:g}, the second moment E[g²]. Hint: subtract the squared mean (2θ)².")
         if not math.isclose(at_2, expected, rel_tol=1e-9):
-            raise _Fail(f"{name}(2) is {at_2:g}, expected {expected:g}.")
+            raise Fail(f"{name}(2) is {at_2:g}, expected {expected:g}.")
         values[name] = at_2
         # θ = 1 against a Monte Carlo estimate from 400,000 samples: within 4 standard errors sqrt((m4 - v²)/M) of the
         # sample variance, estimated from the sample's own fourth moment (as the check cell).
@@ -454,7 +436,7 @@ def _check_variance_visible(got: dict, want: dict) -> str:
         se = (((terms - terms.mean()) ** 4).mean().item() - v_hat**2) ** 0.5 / len(terms) ** 0.5
         at_1 = _get(got, f"{name}.at_1", (), f"{name}(1)").item()
         if not v_hat - 4 * se <= at_1 <= v_hat + 4 * se:
-            raise _Fail(f"{name}(1) = {at_1:g} is not within 4 standard errors of the Monte Carlo value {v_hat:.3f} "
+            raise Fail(f"{name}(1) = {at_1:g} is not within 4 standard errors of the Monte Carlo value {v_hat:.3f} "
                         f"± {se:.3f}. Hint: the formula must hold for every θ, not only θ = 2.")
     return "87 and 4 at θ = 2 (ratio 21.75), and right at θ = 1"
 
@@ -465,35 +447,35 @@ def _check_variance_hidden(got: dict, want: dict) -> str:
                                 dtype=torch.float64)
         value = _get(got, name, (len(HIDDEN_THETAS),), name)
         if not torch.allclose(value, expected, rtol=1e-9, atol=1e-12):
-            raise _Fail(f"{name} is wrong at other θ. Hint: derive Var[(θ+ε)²ε] and Var[2(θ+ε)] for all θ.")
+            raise Fail(f"{name} is wrong at other θ. Hint: derive Var[(θ+ε)²ε] and Var[2(θ+ε)] for all θ.")
     return "right on the hidden inputs"
 
 
 def _check_baseline_visible(got: dict, want: dict) -> str:
     b0, plain = _get(got, "b0", ()).item(), _get(got, "plain", ()).item()
     if not math.isclose(b0, plain, rel_tol=1e-12, abs_tol=1e-15):
-        raise _Fail("with b = 0 it must equal score_function_grad on the same seed. Hint: draw the same way.")
+        raise Fail("with b = 0 it must equal score_function_grad on the same seed. Hint: draw the same way.")
     for b, v_expected in [(5.0, 42.0), (7.0, 38.0)]:
         est = _get(got, f"estimates_b{b:g}", (4000,), f"the 4000 estimates with b = {b:g}")
         mean, per_sample, mean_ok, var_ok, se, _ = _mean_and_variance_test(est, [0.0, 4.0 - b, 4.0, 1.0], 20)
         if not mean_ok:
-            raise _Fail(f"b = {b:g}: mean {mean:.3f} is more than 4 SE ({se:.3f}) from 4: the baseline made it biased. "
+            raise Fail(f"b = {b:g}: mean {mean:.3f} is more than 4 SE ({se:.3f}) from 4: the baseline made it biased. "
                         "Hint: multiply (f(z) - b) by the score (z - θ); do not subtract b from the product.")
         if not var_ok:
-            raise _Fail(f"per-sample variance with b = {b:g} is {per_sample:.3g}, outside the interval around the closed "
+            raise Fail(f"per-sample variance with b = {b:g} is {per_sample:.3g}, outside the interval around the closed "
                         f"form {v_expected:g}. Hint: subtract the baseline from f(z), not add it.")
     shape = tuple(_get(got, "reinforce_shape").tolist())
     if shape != ():
-        raise _Fail(f"reinforce_surrogate_loss returned shape {shape}, expected a 0-d tensor (a scalar).")
+        raise Fail(f"reinforce_surrogate_loss returned shape {shape}, expected a 0-d tensor (a scalar).")
     z = 2.0 + torch.randn(1000, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     if not math.isclose(_get(got, "reinforce_grad", ()).item(), (z**2 * (z - 2.0)).mean().item(), rel_tol=1e-10):
-        raise _Fail("the REINFORCE surrogate's gradient is not the mean of z²(z-θ). Hint: log_prob(z) * f(z).detach(), "
+        raise Fail("the REINFORCE surrogate's gradient is not the mean of z²(z-θ). Hint: log_prob(z) * f(z).detach(), "
                     "averaged (mean, not sum) over the samples.")
     samples = _get(got, "pathwise_samples", (1000,), "pathwise_surrogate_loss samples")
     if not _flag(got, "pathwise_has_graph"):
-        raise _Fail("the pathwise samples carry no graph back to theta. Hint: use .rsample(), not .sample().")
+        raise Fail("the pathwise samples carry no graph back to theta. Hint: use .rsample(), not .sample().")
     if not math.isclose(_get(got, "pathwise_grad", ()).item(), (2 * samples).mean().item(), rel_tol=1e-10):
-        raise _Fail("the pathwise surrogate's gradient is not the mean of 2z over its samples. Hint: the loss is the mean "
+        raise Fail("the pathwise surrogate's gradient is not the mean of 2z over its samples. Hint: the loss is the mean "
                     "(not sum) of f(z) over the rsampled z.")
     return "unbiased with b = 5 and 7 (variances 42 and 38); both surrogates' gradients match"
 
@@ -502,25 +484,25 @@ def _check_baseline_hidden(got: dict, want: dict) -> str:
     for b in (1.3, -2.0):
         name = f"baseline_{b}"
         if not math.isclose(_get(got, name, ()).item(), want[name].item(), rel_tol=1e-9, abs_tol=1e-12):
-            raise _Fail("score_function_grad_baseline is wrong at another θ and b. Hint: the mean of (f(z) - b)(z - θ), "
+            raise Fail("score_function_grad_baseline is wrong at another θ and b. Hint: the mean of (f(z) - b)(z - θ), "
                         "drawn like score_function_grad.")
     name = "reinforce_grad_graph_samples"
     if not math.isclose(_get(got, name, ()).item(), want[name].item(), rel_tol=1e-9, abs_tol=1e-12):
-        raise _Fail("the REINFORCE surrogate differentiates through samples that carry a graph. Hint: detach the samples "
+        raise Fail("the REINFORCE surrogate differentiates through samples that carry a graph. Hint: detach the samples "
                     "(and f(z)) inside the surrogate.")
     samples = _get(got, "pathwise_samples", (300,), "pathwise_surrogate_loss samples")
     if not math.isclose(_get(got, "pathwise_grad", ()).item(), (2 * samples).mean().item(), rel_tol=1e-9):
-        raise _Fail("the pathwise surrogate's gradient at θ = -0.9 is not the mean of 2z over its samples.")
+        raise Fail("the pathwise surrogate's gradient at θ = -0.9 is not the mean of 2z over its samples.")
     # The samples' mean within 4 standard errors (1/sqrt(300)) of θ = -0.9.
     if abs(samples.mean().item() + 0.9) > 4 / 300**0.5:
-        raise _Fail("the pathwise samples do not look like N(θ, 1) draws.")
+        raise Fail("the pathwise samples do not look like N(θ, 1) draws.")
     return "right on the hidden inputs"
 
 
 def _check_bandit_visible(got: dict, want: dict) -> str:
     small = _get(got, "small", (4,), "bandit_policy_gradient's result")
     if abs(small.sum().item()) > 1e-9:
-        raise _Fail("the components do not sum to zero. Hint: ∇ log softmax(θ)[a] = onehot(a) - π: did you forget the "
+        raise Fail("the components do not sum to zero. Hint: ∇ log softmax(θ)[a] = onehot(a) - π: did you forget the "
                     "-π term?")
     pi = torch.softmax(torch.tensor(BANDIT_LOGITS, dtype=torch.float64), 0)
     mu = torch.tensor(BANDIT_MU, dtype=torch.float64)
@@ -533,7 +515,7 @@ def _check_bandit_visible(got: dict, want: dict) -> str:
                     "it is 400 times too large: mean over the batch, not sum." if torch.allclose(mean / 400, exact,
                                                                                                   atol=0.01)
                     else "mean over the batch of (r_i - b)(onehot(a_i) - softmax(logits)).")
-            raise _Fail(f"b = {b}: the mean of 50 batch estimates is more than 4.5 standard errors from the exact "
+            raise Fail(f"b = {b}: the mean of 50 batch estimates is more than 4.5 standard errors from the exact "
                         f"gradient. Hint: {hint}")
     return "unbiased with and without a baseline (4.5 SE)"
 
@@ -541,37 +523,37 @@ def _check_bandit_visible(got: dict, want: dict) -> str:
 def _check_bandit_hidden(got: dict, want: dict) -> str:
     verdict = close(rtol=1e-9, atol=1e-12, hidden=True)(got, want)
     if not verdict.passed:
-        raise _Fail(verdict.message.removeprefix("✗ ") + ". Hint: the mean over the batch of (r_i - b)(onehot(a_i) - π).")
+        raise Fail(verdict.message.removeprefix("✗ ") + ". Hint: the mean over the batch of (r_i - b)(onehot(a_i) - π).")
     return "right on the hidden inputs"
 
 
 def _check_gumbel_visible(got: dict, want: dict) -> str:
     y = got.get("y")
     if y is None or tuple(y.shape) != (20_000, 4):
-        raise _Fail(f"gumbel_softmax_sample has shape {None if y is None else tuple(y.shape)}, expected (20000, 4). "
+        raise Fail(f"gumbel_softmax_sample has shape {None if y is None else tuple(y.shape)}, expected (20000, 4). "
                     "Hint: one row of K probabilities per sample.")
     y = y.double()
     if not torch.allclose(y.sum(1), torch.ones(20_000, dtype=torch.float64), rtol=1e-9, atol=1e-8):
-        raise _Fail("the rows do not sum to 1. Hint: softmax over the categories (dim=-1), not over the samples.")
+        raise Fail("the rows do not sum to 1. Hint: softmax over the categories (dim=-1), not over the samples.")
     if not _flag(got, "y_has_graph"):
-        raise _Fail("the samples carry no graph back to the logits. Hint: do not detach or use argmax.")
+        raise Fail("the samples carry no graph back to the logits. Hint: do not detach or use argmax.")
     counts = torch.bincount(y.argmax(1), minlength=4).double()
     expected = 20_000 * torch.softmax(torch.tensor(GUMBEL_LOGITS, dtype=torch.float64), 0)
     chi2 = ((counts - expected) ** 2 / expected).sum().item()
     if not 0 <= chi2 <= 25:
-        raise _Fail(f"the Gumbel-max frequencies do not follow softmax(logits): chi-square {chi2:.1f} > 25 (3 d.o.f.). "
+        raise Fail(f"the Gumbel-max frequencies do not follow softmax(logits): chi-square {chi2:.1f} > 25 (3 d.o.f.). "
                     "Hint: the Gumbel noise is -log(-log u) with u uniform on (0, 1); added to the logits.")
     sharp = _get(got, "sharp", (2000, 4)).max(1).values.mean().item()
     smooth = _get(got, "smooth", (2000, 4)).max(1).values.max().item()
     if sharp < 0.9 or smooth > 0.5:
-        raise _Fail(f"mean max at τ = 0.05 is {sharp:.2f} (want > 0.9), largest max at τ = 20 is {smooth:.2f} "
+        raise Fail(f"mean max at τ = 0.05 is {sharp:.2f} (want > 0.9), largest max at τ = 20 is {smooth:.2f} "
                     "(want < 0.5). Hint: divide (logits + g) by τ; do not multiply.")
     g_const = _get(got, "grad_constant_c", (4,), "gumbel_softmax_grad")
     if not torch.allclose(g_const, torch.zeros(4, dtype=torch.float64), atol=1e-10):
-        raise _Fail("for constant c the gradient must be 0. Hint: differentiate the mean of c · y through the relaxed "
+        raise Fail("for constant c the gradient must be 0. Hint: differentiate the mean of c · y through the relaxed "
                     "samples y.")
     if _get(got, "grads_e1", (20, 4))[:, 1].mean().item() <= 0:
-        raise _Fail("raising θ_1 should raise E[y_1], but the estimated gradient is not positive. Hint: the gradient of "
+        raise Fail("raising θ_1 should raise E[y_1], but the estimated gradient is not positive. Hint: the gradient of "
                     "+mean(c · y), not its negative.")
     return "simplex, Gumbel-max frequencies, temperature and gradient sanity"
 
@@ -592,27 +574,27 @@ def _check_gumbel_hidden(got: dict, want: dict) -> str:
         y = _get(got, f"tau={tau}.y", (20_000, 5), f"gumbel_softmax_sample (τ = {tau})")
         tol_y = 4.5 * (y_ref.var(0) / 20_000 + y.var(0) / 20_000).sqrt()
         if torch.any((y.mean(0) - y_ref.mean(0)).abs() > tol_y):
-            raise _Fail(f"τ = {tau}: the mean relaxed sample differs from the reference beyond 4.5 standard errors.")
+            raise Fail(f"τ = {tau}: the mean relaxed sample differs from the reference beyond 4.5 standard errors.")
         g = _get(got, f"tau={tau}.grads", (200, 5), f"gumbel_softmax_grad (τ = {tau})")
         tol_g = 4.5 * (g_ref.var(0) / 20_000 + g.var(0) / 200).sqrt()
         if torch.any((g.mean(0) - g_ref.mean(0)).abs() > tol_g):
-            raise _Fail(f"τ = {tau}: the mean gradient differs from the reference beyond 4.5 standard errors.")
+            raise Fail(f"τ = {tau}: the mean gradient differs from the reference beyond 4.5 standard errors.")
     return "right on the hidden inputs"
 
 
 JUDGES = {
-    "ex4_1_visible": _verdict("score_function_grad", _check_score_visible),
-    "ex4_1_hidden": _verdict("score_function_grad", _check_score_hidden),
-    "ex4_2_visible": _verdict("pathwise_grad", _check_pathwise_visible),
-    "ex4_2_hidden": _verdict("pathwise_grad", _check_pathwise_hidden),
-    "ex4_3_visible": _verdict("run_experiment", _check_experiment_visible),
-    "ex4_3_hidden": _verdict("run_experiment", _check_experiment_hidden),
-    "ex4_4_visible": _verdict("closed-form variances", _check_variance_visible),
-    "ex4_4_hidden": _verdict("closed-form variances", _check_variance_hidden),
-    "ex4_5_visible": _verdict("baselines and surrogates", _check_baseline_visible),
-    "ex4_5_hidden": _verdict("baselines and surrogates", _check_baseline_hidden),
-    "ex4_6_visible": _verdict("bandit_policy_gradient", _check_bandit_visible),
-    "ex4_6_hidden": _verdict("bandit_policy_gradient", _check_bandit_hidden),
-    "ex4_7_visible": _verdict("gumbel_softmax", _check_gumbel_visible),
-    "ex4_7_hidden": _verdict("gumbel_softmax", _check_gumbel_hidden),
+    "ex4_1_visible": criteria("score_function_grad", _check_score_visible),
+    "ex4_1_hidden": criteria("score_function_grad", _check_score_hidden),
+    "ex4_2_visible": criteria("pathwise_grad", _check_pathwise_visible),
+    "ex4_2_hidden": criteria("pathwise_grad", _check_pathwise_hidden),
+    "ex4_3_visible": criteria("run_experiment", _check_experiment_visible),
+    "ex4_3_hidden": criteria("run_experiment", _check_experiment_hidden),
+    "ex4_4_visible": criteria("closed-form variances", _check_variance_visible),
+    "ex4_4_hidden": criteria("closed-form variances", _check_variance_hidden),
+    "ex4_5_visible": criteria("baselines and surrogates", _check_baseline_visible),
+    "ex4_5_hidden": criteria("baselines and surrogates", _check_baseline_hidden),
+    "ex4_6_visible": criteria("bandit_policy_gradient", _check_bandit_visible),
+    "ex4_6_hidden": criteria("bandit_policy_gradient", _check_bandit_hidden),
+    "ex4_7_visible": criteria("gumbel_softmax", _check_gumbel_visible),
+    "ex4_7_hidden": criteria("gumbel_softmax", _check_gumbel_hidden),
 }

@@ -191,3 +191,31 @@ def subset(judge: Judge, names: list[str]) -> Judge:
         return judge(got, {n: want[n] for n in names if n in want})
 
     return inner
+
+
+class Fail(Exception):
+    """Raised by a `criteria` check: one criterion failed; the message is what the student sees."""
+
+
+def criteria(label: str, check: Callable[[dict, dict], str | None] | None = None):
+    """Judge from `check(got, want) -> success detail` that raises `Fail` on the first unmet criterion.
+
+    Use as ``criteria("label", check)`` or as a decorator ``@criteria("label")``. Any other exception (values of
+    the wrong form, missing names) is a failed part too, with its reason, never a crash of the batch.
+    """
+
+    def wrap(fn: Callable[[dict, dict], str | None]) -> Judge:
+        def judge(got: dict, want: dict) -> Verdict:
+            try:
+                detail = fn(got, want)
+            except Fail as exc:
+                return Verdict(False, f"✗ {label}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - malformed student data is a failed part, with the reason
+                return Verdict(False, f"✗ {label}: your results have the wrong form ({type(exc).__name__}: "
+                                      f"{str(exc)[:200]})")
+            return Verdict(True, f"✓ {label}" + (f": {detail}" if detail else ""))
+
+        judge.__name__ = getattr(fn, "__name__", "judge")
+        return judge
+
+    return wrap(check) if check is not None else wrap
