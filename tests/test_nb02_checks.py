@@ -156,7 +156,7 @@ def kl_right(mu, logvar):
     return 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(-1)
 
 
-@pytest.mark.parametrize(("wrong", "says"), [
+KL_MISTAKES = [  # (wrong kl_normal_std, what the checks say)
     (lambda mu, lv: 0.5 * (mu**2 + (2 * lv).exp() - 1 - 2 * lv).sum(-1), "logvar is log σ², not log σ"),
     (lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 - 0.5 * lv).sum(-1), "uses log σ where log σ²"),
     (lambda mu, lv: 2 * kl_right(mu, lv), "the factor ½ is missing"),
@@ -164,7 +164,10 @@ def kl_right(mu, logvar):
     (lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 - lv).mean(-1), "a mean over the latent dimensions"),
     (lambda mu, lv: 0.5 * (mu**2 + lv.exp() - lv).sum(-1), "the −1 of each latent dimension is missing"),
     (lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 - lv), "sum over the latent dimensions"),
-])
+]
+
+
+@pytest.mark.parametrize(("wrong", "says"), KL_MISTAKES)
 def test_kl_checks_catch(nb, wrong, says):
     fails_with(nb, "ex2_3_visible", says, kl_normal_std=wrong)
     hidden = fails_with(nb, "ex2_3_hidden", says, kl_normal_std=wrong)

@@ -46,18 +46,18 @@ def eps_like(mu, generator):
     return torch.randn(mu.shape, generator=generator, dtype=mu.dtype) if generator is not None else torch.randn_like(mu)
 
 
-@pytest.mark.parametrize(
-    ("wrong", "says"),
-    [
-        (lambda mu, lv, g=None: mu + lv * eps_like(mu, g), "dz/dlogvar"),
-        (lambda mu, lv, g=None: mu + torch.exp(lv) * eps_like(mu, g), "dz/dlogvar"),
-        (lambda mu, lv, g=None: mu + torch.sqrt(lv) * eps_like(mu, g), "NaN from sqrt(logvar)"),
-        (lambda mu, lv, g=None: mu + torch.exp(0.5 * lv) * torch.randn_like(mu), "equal seeds give different samples"),
-        (lambda mu, lv, g=None: mu.add_(torch.exp(0.5 * lv) * eps_like(mu, g)), "in-place operation"),
-        (lambda mu, lv, g=None: (mu + torch.exp(0.5 * lv) * eps_like(mu, g)).detach(), "no gradient reaches"),
-        (lambda mu, lv, g=None: torch.exp(0.5 * lv) * eps_like(mu, g), "dz/dmu"),
-    ],
-)
+REPARAMETERIZE_MISTAKES = [  # (wrong reparameterize, what the checks say)
+    (lambda mu, lv, g=None: mu + lv * eps_like(mu, g), "dz/dlogvar"),
+    (lambda mu, lv, g=None: mu + torch.exp(lv) * eps_like(mu, g), "dz/dlogvar"),
+    (lambda mu, lv, g=None: mu + torch.sqrt(lv) * eps_like(mu, g), "NaN from sqrt(logvar)"),
+    (lambda mu, lv, g=None: mu + torch.exp(0.5 * lv) * torch.randn_like(mu), "equal seeds give different samples"),
+    (lambda mu, lv, g=None: mu.add_(torch.exp(0.5 * lv) * eps_like(mu, g)), "in-place operation"),
+    (lambda mu, lv, g=None: (mu + torch.exp(0.5 * lv) * eps_like(mu, g)).detach(), "no gradient reaches"),
+    (lambda mu, lv, g=None: torch.exp(0.5 * lv) * eps_like(mu, g), "dz/dmu"),
+]
+
+
+@pytest.mark.parametrize(("wrong", "says"), REPARAMETERIZE_MISTAKES)
 def test_reparameterize_mistakes(nb, wrong, says):
     assert_fails(run_check(nb, "ex5_1_visible", reparameterize=wrong), says)
 

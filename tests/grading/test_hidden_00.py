@@ -5,7 +5,8 @@ import torch
 from tests import nbtools
 from tests.grading.gradetools import judge
 
-NB = nbtools.load("00_course_tour")
+NAME = "00_course_tour"
+NB = nbtools.load(NAME)
 
 
 def _namespace(**overrides) -> dict:
@@ -16,9 +17,14 @@ def _namespace(**overrides) -> dict:
     return ns
 
 
+def _fails(grade_id: str, says: str, **overrides) -> None:
+    verdict = judge(NAME, grade_id, _namespace(**overrides))
+    assert not verdict.passed and says in verdict.message, verdict.message
+
+
 def test_solution_passes_every_hidden_test():
     for gid in ("ex0_1_visible", "ex0_1_hidden", "ex0_2_extra"):
-        verdict = judge("00_course_tour", gid, _namespace())
+        verdict = judge(NAME, gid, _namespace())
         assert verdict.passed, verdict.message
 
 
@@ -27,8 +33,7 @@ def test_dividing_by_the_total_count_fails_with_the_sizes_hint():
         one_hot = torch.nn.functional.one_hot(labels, num_classes).to(images.dtype)
         return (one_hot.T @ images.reshape(len(images), -1) / len(images)).reshape(num_classes, 28, 28)
 
-    verdict = judge("00_course_tour", "ex0_1_hidden", _namespace(class_means=wrong))
-    assert not verdict.passed and "different sizes" in verdict.message
+    _fails("ex0_1_hidden", "different sizes", class_means=wrong)
 
 
 def test_hard_coded_visible_answer_fails_the_hidden_inputs():
@@ -40,9 +45,8 @@ def test_hard_coded_visible_answer_fails_the_hidden_inputs():
             return visible(images, labels, num_classes)
         return torch.zeros(num_classes, 28, 28)
 
-    assert judge("00_course_tour", "ex0_1_visible", _namespace(class_means=memorised)).passed
-    verdict = judge("00_course_tour", "ex0_1_hidden", _namespace(class_means=memorised))
-    assert not verdict.passed and "wrong values" in verdict.message
+    assert judge(NAME, "ex0_1_visible", _namespace(class_means=memorised)).passed
+    _fails("ex0_1_hidden", "wrong values", class_means=memorised)
 
 
 def test_in_place_modification_is_named():
@@ -54,13 +58,11 @@ def test_in_place_modification_is_named():
         images.mul_(1.0 + 1e-3)
         return out
 
-    verdict = judge("00_course_tour", "ex0_1_hidden", _namespace(class_means=in_place))
-    assert not verdict.passed and "in place" in verdict.message
+    _fails("ex0_1_hidden", "in place", class_means=in_place)
 
 
 def test_argmax_instead_of_argmin_fails():
     def wrong(images, means):
         return torch.cdist(images.reshape(len(images), -1), means.reshape(len(means), -1)).argmax(1)
 
-    verdict = judge("00_course_tour", "ex0_2_extra", _namespace(nearest_mean_predict=wrong))
-    assert not verdict.passed and "agrees with the reference on only" in verdict.message
+    _fails("ex0_2_extra", "agrees with the reference on only", nearest_mean_predict=wrong)

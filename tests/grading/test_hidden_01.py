@@ -11,6 +11,7 @@ from torch import nn
 
 from tests import nbtools
 from tests.grading.gradetools import assignment_and_reference, judge
+from tests.test_nb01_checks import wrong_decoder_classes
 from utils import data
 
 NAME = "01_autoencoders"
@@ -66,36 +67,14 @@ def test_trained_solution_passes_the_trained_parts(trained_models):
 
 # ---- 1.1 -------------------------------------------------------------------------------------------------------------
 
-def _autoencoder_with_decoder(ns: dict, decoder_net):
-    class Decoder(nn.Module):
-        def __init__(self, code_dim=20, hidden=400):
-            super().__init__()
-            self.net = decoder_net(code_dim, hidden)
-
-        def forward(self, z):
-            return self.net(z)
-
-    class Autoencoder(nn.Module):
-        def __init__(self, code_dim=20, hidden=400):
-            super().__init__()
-            self.encoder = ns["Encoder"](code_dim, hidden)
-            self.decoder = Decoder(code_dim, hidden)
-
-        def forward(self, x):
-            z = self.encoder(x.reshape(len(x), 784))
-            return z, self.decoder(z)
-
-    return Autoencoder
-
-
 def test_sigmoid_decoder_is_named():
-    ae = _autoencoder_with_decoder(_namespace(), lambda d, h: nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, 784),
+    ae = wrong_decoder_classes(_namespace(), lambda d, h: nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, 784),
                                                                           nn.Sigmoid()))
     fails("ex1_1_visible", "returns probabilities", Autoencoder=ae)
 
 
 def test_wrong_layer_is_named():
-    ae = _autoencoder_with_decoder(_namespace(), lambda d, h: nn.Sequential(nn.Linear(d, 256), nn.ReLU(), nn.Linear(256, 784)))
+    ae = wrong_decoder_classes(_namespace(), lambda d, h: nn.Sequential(nn.Linear(d, 256), nn.ReLU(), nn.Linear(256, 784)))
     fails("ex1_1_visible", "decoder Linear layer 1 maps 20 -> 256, expected 20 -> 400", Autoencoder=ae)
     fails("ex1_1_hidden", "decoder Linear layer 1 maps", Autoencoder=ae)
 
@@ -175,7 +154,7 @@ def test_untrained_or_misshapen_autoencoder_fails_the_trained_part():
     torch.manual_seed(0)
     untrained = _namespace()["Autoencoder"]()
     fails("ex1_2_trained", "outside [0, 95]", autoencoder=untrained)
-    ae = _autoencoder_with_decoder(_namespace(), lambda d, h: nn.Sequential(nn.Linear(d, 256), nn.ReLU(), nn.Linear(256, 784)))
+    ae = wrong_decoder_classes(_namespace(), lambda d, h: nn.Sequential(nn.Linear(d, 256), nn.ReLU(), nn.Linear(256, 784)))
     fails("ex1_2_trained", "do not fit the specified architecture", autoencoder=ae())
 
 

@@ -13,20 +13,11 @@ from torch import nn
 
 from tests import nbtools
 from tests.grading.gradetools import assignment_and_reference, judge
+from tests.test_nb03_checks import AffineEncoder, ReluOutputEncoder, kl, make_per_point, make_row
 from utils import train
 
 NAME = "03_amortized_inference"
 NB = nbtools.load(NAME)
-
-
-class AffineEncoder(nn.Module):
-    def __init__(self, layer):
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, x):
-        mu, logvar = self.layer(x).chunk(2, dim=-1)
-        return mu, logvar
 
 
 @functools.cache
@@ -46,8 +37,7 @@ def stand_in_encoder() -> nn.Module:
 
 
 def namespace(**overrides) -> dict:
-    ns = {"torch": torch, "nn": nn, "math": math, "functools": functools, "train": train,
-          "kl_normal_std": lambda mu, logvar: 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(-1)}
+    ns = {"torch": torch, "nn": nn, "math": math, "functools": functools, "train": train, "kl_normal_std": kl}
     for name in ("linear_elbo", "per_point_inference", "Encoder", "tradeoff_row", "semi_amortized"):
         assert nbtools.run_source(nbtools.cell_defining(NB, name), ns) is None
     ns["encoder_linear"] = stand_in_encoder()
@@ -69,17 +59,13 @@ def test_solution_passes_every_hidden_test(grade_id):
 
 
 # --- 3.1a: linear_elbo ----------------------------------------------------------------------------------------------
-def _kl(mu, logvar):
-    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(-1)
-
-
 def elbo_with(*, kl_sign=-1.0, spread=True, use_exp=True, constant=True):
     def linear_elbo(x, mu, logvar, W, b, sigma2):
         r = x - b - mu @ W.T
         var = logvar.exp() if use_exp else logvar
         s = (var * (W * W).sum(0)).sum(-1) if spread else 0.0
         c = -0.5 * x.shape[-1] * torch.log(2 * math.pi * sigma2) if constant else 0.0
-        return c - 0.5 * ((r * r).sum(-1) + s) / sigma2 + kl_sign * _kl(mu, logvar)
+        return c - 0.5 * ((r * r).sum(-1) + s) / sigma2 + kl_sign * kl(mu, logvar)
     return linear_elbo
 
 
@@ -105,27 +91,6 @@ def test_summing_over_points_is_named():
 
 
 # --- 3.1b: per_point_inference --------------------------------------------------------------------------------------
-def make_per_point(*, sign=1.0, use_init=True, clone_init=True):
-    def per_point_inference(elbo_fn, x, latent_dim, *, steps, lr, init=None):
-        if init is None or not use_init:
-            mu, logvar = torch.zeros(len(x), latent_dim), torch.zeros(len(x), latent_dim)
-        else:
-            mu, logvar = (t.detach().clone() for t in init) if clone_init else (t.detach() for t in init)
-        mu.requires_grad_(True)
-        logvar.requires_grad_(True)
-        optimizer = torch.optim.Adam([mu, logvar], lr=lr)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
-        for _ in range(steps):
-            loss = -sign * elbo_fn(x, mu, logvar).sum()
-            optimizer.zero_grad()
-            loss.backward()
-            with torch.no_grad():
-                optimizer.step()
-            schedule.step()
-        return mu.detach(), logvar.detach()
-    return per_point_inference
-
-
 @pytest.mark.parametrize(("kwargs", "says"), [
     ({"use_init": False}, "start from a copy of init"),
     ({"clone_init": False}, "modified init in place"),
@@ -136,17 +101,6 @@ def test_per_point_hidden_mistakes_are_named(kwargs, says):
 
 
 # --- 3.2: Encoder, train_encoder ------------------------------------------------------------------------------------
-class ReluOutputEncoder(nn.Module):
-    def __init__(self, data_dim, hidden_dim, latent_dim):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(data_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 2 * latent_dim),
-                                 nn.ReLU())
-
-    def forward(self, x):
-        mu, logvar = self.net(x).chunk(2, dim=-1)
-        return mu, logvar
-
-
 def with_encoder_class(encoder_cls) -> dict:
     ns = namespace()
     assert nbtools.run_source(nbtools.cell_defining(NB, "train_encoder"), ns) is None
@@ -182,19 +136,6 @@ def test_barely_trained_encoder_fails_the_visible_part():
 
 
 # --- 3.3: tradeoff_row ----------------------------------------------------------------------------------------------
-def make_row(*, gap_sign=1, per_point_factor=2, count_bias=True, as_tensor=False, nan_when_unknown=True):
-    def tradeoff_row(elbo_per_point, elbo_encoder, n_points, latent_dim, encoder, log_px=None):
-        row = {"elbo_per_point": elbo_per_point.mean(), "elbo_encoder": elbo_encoder.mean(),
-               "amortization_gap": gap_sign * (elbo_per_point - elbo_encoder).mean(),
-               "approximation_gap": (log_px - elbo_per_point).mean() if log_px is not None
-               else (float("nan") if nan_when_unknown else 0.0),
-               "params_per_point": per_point_factor * latent_dim * n_points,
-               "params_encoder": sum(p.numel() for name, p in encoder.named_parameters()
-                                     if count_bias or "bias" not in name)}
-        return row if as_tensor else {k: (v.item() if isinstance(v, torch.Tensor) else v) for k, v in row.items()}
-    return tradeoff_row
-
-
 @pytest.mark.parametrize(("kwargs", "grade_id", "says"), [
     ({"gap_sign": -1}, "ex3_3_visible", "per-point ELBO minus encoder ELBO"),
     ({"per_point_factor": 1}, "ex3_3_visible", "2 d numbers for every one"),

@@ -1,29 +1,43 @@
 """Hidden tests of 04_gradient_estimators: the solution passes, typical wrong answers fail with a message that says why,
 and answers memorised for the visible check (θ = 2) fail the hidden parts."""
 
-import numpy as np
 import pytest
 import torch
 
 from tests import nbtools
 from tests.grading.gradetools import judge
-from utils import checks
-from utils import estimators_demo as demo
+from tests.test_nb04_checks import (
+    GRADE_IDS,
+    _z,
+    bandit_no_minus_pi,
+    bandit_sign,
+    bandit_sum,
+    baseline_added,
+    experiment_with,
+    gumbel_with,
+    pathwise_with_sample,
+    pw_is_score,
+    pw_no_two,
+    pw_sum,
+    sf_float32,
+    sf_global_rng,
+    sf_is_pathwise,
+    sf_no_score,
+    sf_reseeds,
+    sf_sign,
+    sf_sum,
+    sf_times_z,
+    surrogate_no_detach,
+    surrogate_sum,
+)
+from tests.test_nb04_checks import namespace as checks_namespace
 
 NAME = "04_gradient_estimators"
 NB = nbtools.load(NAME)
-GRADE_IDS = ["ex4_1_visible", "ex4_1_hidden", "ex4_2_visible", "ex4_2_hidden", "ex4_3_visible", "ex4_3_hidden",
-             "ex4_4_visible", "ex4_4_hidden", "ex4_5_visible", "ex4_5_hidden", "ex4_6_visible", "ex4_6_hidden",
-             "ex4_7_visible", "ex4_7_hidden"]
 
 
 def namespace(**overrides) -> dict:
-    ns = {"torch": torch, "np": np, "checks": checks, "demo": demo, "f": lambda z: z**2, "THETA": 2.0}
-    for name in ("score_function_grad", "pathwise_grad", "run_experiment", "score_function_variance",
-                 "score_function_grad_baseline", "bandit_policy_gradient", "gumbel_softmax_sample"):
-        assert nbtools.run_source(nbtools.cell_defining(NB, name), ns) is None
-    ns.update(overrides)
-    return ns
+    return checks_namespace(NB, **overrides)
 
 
 def fails(grade_id: str, says: str, **overrides) -> None:
@@ -37,49 +51,7 @@ def test_solution_passes_every_hidden_test(grade_id):
     assert verdict.passed, verdict.message
 
 
-# ---- 4.1 / 4.2: the estimators (the wrong answers of tests/test_nb04_checks.py) -------------------------------------
-def _z(theta, n, generator):
-    return theta + torch.randn(n, generator=generator, dtype=torch.float64)
-
-
-def sf_sum(theta, n, generator):
-    z = _z(theta, n, generator)
-    return (z**2 * (z - theta)).sum().item()
-
-
-def sf_no_score(theta, n, generator):
-    return (_z(theta, n, generator) ** 2).mean().item()
-
-
-def sf_sign(theta, n, generator):
-    z = _z(theta, n, generator)
-    return (z**2 * (theta - z)).mean().item()
-
-
-def sf_times_z(theta, n, generator):
-    return (_z(theta, n, generator) ** 3).mean().item()
-
-
-def sf_is_pathwise(theta, n, generator):
-    return (2 * _z(theta, n, generator)).mean().item()
-
-
-def sf_global_rng(theta, n, generator):
-    z = theta + torch.randn(n, dtype=torch.float64)
-    return (z**2 * (z - theta)).mean().item()
-
-
-def sf_reseeds(theta, n, generator):
-    generator.manual_seed(0)
-    z = _z(theta, n, generator)
-    return (z**2 * (z - theta)).mean().item()
-
-
-def sf_float32(theta, n, generator):
-    z = theta + torch.randn(n, generator=generator)
-    return (z**2 * (z - theta)).mean().item()
-
-
+# ---- 4.1 / 4.2: the estimators (wrong answers imported from tests/test_nb04_checks.py, plus one) ------------------
 def sf_tensor(theta, n, generator):
     z = _z(theta, n, generator)
     return (z**2 * (z - theta)).mean()
@@ -111,19 +83,6 @@ def test_memorised_visible_estimator_fails_the_hidden_part():
     fails("ex4_1_hidden", "wrong values", score_function_grad=only_theta_2)
 
 
-def pw_sum(theta, n, generator):
-    return (2 * _z(theta, n, generator)).sum().item()
-
-
-def pw_no_two(theta, n, generator):
-    return _z(theta, n, generator).mean().item()
-
-
-def pw_is_score(theta, n, generator):
-    z = _z(theta, n, generator)
-    return (z**2 * (z - theta)).mean().item()
-
-
 @pytest.mark.parametrize(("wrong", "grade_id", "says"), [
     (pw_sum, "ex4_2_visible", "the sum over samples instead of the mean"),
     (pw_no_two, "ex4_2_visible", "without the factor 2"),
@@ -135,17 +94,6 @@ def test_pathwise_mistakes_are_named(wrong, grade_id, says):
 
 
 # ---- 4.3: run_experiment -------------------------------------------------------------------------------------------
-def experiment_with(reduce_var):
-    def run_experiment(estimator, theta, ns, reps, generator):
-        means, variances = [], []
-        for n in ns:
-            est = torch.tensor([estimator(theta, n, generator) for _ in range(reps)], dtype=torch.float64)
-            means.append(est.mean())
-            variances.append(reduce_var(est))
-        return torch.stack(means), torch.stack(variances)
-    return run_experiment
-
-
 def test_run_experiment_mistakes_are_named():
     fails("ex4_3_visible", "the variance divides by reps - 1", run_experiment=experiment_with(lambda e: e.var()))
     std = experiment_with(lambda e: e.std(unbiased=False))
@@ -173,24 +121,6 @@ def test_memorised_visible_variances_fail_the_hidden_part():
 
 
 # ---- 4.5: baselines and surrogates ---------------------------------------------------------------------------------
-def baseline_added(theta, n, generator, baseline):
-    z = _z(theta, n, generator)
-    return ((z**2 + baseline) * (z - theta)).mean().item()
-
-
-def surrogate_sum(theta, z):
-    return (torch.distributions.Normal(theta, 1.0).log_prob(z) * (z**2).detach()).sum()
-
-
-def surrogate_no_detach(theta, z):
-    return (torch.distributions.Normal(theta, 1.0).log_prob(z) * (z**2).detach()).mean()
-
-
-def pathwise_with_sample(theta, n):
-    z = torch.distributions.Normal(theta, 1.0).sample((n,))
-    return (z**2).mean(), z
-
-
 @pytest.mark.parametrize(("overrides", "grade_id", "says"), [
     ({"score_function_grad_baseline": baseline_added}, "ex4_5_visible", "subtract the baseline from f(z)"),
     ({"reinforce_surrogate_loss": surrogate_sum}, "ex4_5_visible", "mean, not sum"),
@@ -203,21 +133,6 @@ def test_baseline_and_surrogate_mistakes_are_named(overrides, grade_id, says):
 
 
 # ---- 4.6: bandit ---------------------------------------------------------------------------------------------------
-def bandit_no_minus_pi(logits, arms, rewards, baseline):
-    one_hot = torch.nn.functional.one_hot(arms, len(logits)).to(logits.dtype)
-    return ((rewards - baseline)[:, None] * one_hot).mean(0)
-
-
-def bandit_sign(logits, arms, rewards, baseline):
-    one_hot = torch.nn.functional.one_hot(arms, len(logits)).to(logits.dtype)
-    return -((rewards - baseline)[:, None] * (one_hot - torch.softmax(logits, 0))).mean(0)
-
-
-def bandit_sum(logits, arms, rewards, baseline):
-    one_hot = torch.nn.functional.one_hot(arms, len(logits)).to(logits.dtype)
-    return ((rewards - baseline)[:, None] * (one_hot - torch.softmax(logits, 0))).sum(0)
-
-
 @pytest.mark.parametrize(("wrong", "grade_id", "says"), [
     (bandit_no_minus_pi, "ex4_6_visible", "did you forget the -π term?"),
     (bandit_sign, "ex4_6_visible", "the sign is flipped"),
@@ -230,14 +145,6 @@ def test_bandit_mistakes_are_named(wrong, grade_id, says):
 
 
 # ---- 4.7: Gumbel-softmax -------------------------------------------------------------------------------------------
-def gumbel_with(noise, tau_op=lambda x, tau: x / tau, dim=-1, detach=False):
-    def sample(logits, tau, n, generator):
-        u = torch.rand(n, len(logits), generator=generator, dtype=logits.dtype).clamp_min(1e-300)
-        y = torch.softmax(tau_op(logits + noise(u), tau), dim=dim)
-        return y.detach() if detach else y
-    return sample
-
-
 def gumbel(u):
     return -torch.log(-torch.log(u))
 

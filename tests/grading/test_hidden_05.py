@@ -13,6 +13,7 @@ from torch import nn
 
 from tests import nbtools
 from tests.grading.gradetools import assignment_and_reference, judge
+from tests.test_nb05_checks import REPARAMETERIZE_MISTAKES, elbo, eps_like
 
 NAME = "05_vae"
 NB = nbtools.load(NAME)
@@ -49,6 +50,11 @@ def _solution_vae(ns: dict) -> nn.Module:
     return model
 
 
+def _fails(grade_id: str, says: str, **overrides) -> None:
+    verdict = judge(NAME, grade_id, _namespace(**overrides))
+    assert not verdict.passed and says in verdict.message, verdict.message
+
+
 def _module_globals() -> dict:
     return assignment_and_reference(NAME)[0].probes["ex5_7_result"].__globals__
 
@@ -66,26 +72,10 @@ def test_solution_results_pass_the_trained_parts(grade_id):
     assert verdict.passed, verdict.message
 
 
-def eps_like(mu, generator):
-    return torch.randn(mu.shape, generator=generator, dtype=mu.dtype) if generator is not None else torch.randn_like(mu)
-
-
-@pytest.mark.parametrize(
-    ("wrong", "says"),
-    [
-        (lambda mu, lv, g=None: mu + lv * eps_like(mu, g), "dz/dlogvar"),
-        (lambda mu, lv, g=None: mu + torch.exp(lv) * eps_like(mu, g), "dz/dlogvar"),
-        (lambda mu, lv, g=None: mu + torch.sqrt(lv) * eps_like(mu, g), "NaN from sqrt(logvar)"),
-        (lambda mu, lv, g=None: mu + torch.exp(0.5 * lv) * torch.randn_like(mu), "equal seeds give different samples"),
-        (lambda mu, lv, g=None: mu.add_(torch.exp(0.5 * lv) * eps_like(mu, g)), "in-place operation"),
-        (lambda mu, lv, g=None: (mu + torch.exp(0.5 * lv) * eps_like(mu, g)).detach(), "no gradient reaches"),
-        (lambda mu, lv, g=None: torch.exp(0.5 * lv) * eps_like(mu, g), "dz/dmu"),
-    ],
-)
+@pytest.mark.parametrize(("wrong", "says"), REPARAMETERIZE_MISTAKES)
 @pytest.mark.parametrize("grade_id", ["ex5_1_visible", "ex5_1_hidden"])
 def test_reparameterize_mistakes_are_named(wrong, says, grade_id):
-    verdict = judge(NAME, grade_id, _namespace(reparameterize=wrong))
-    assert not verdict.passed and says in verdict.message, verdict.message
+    _fails(grade_id, says, reparameterize=wrong)
 
 
 def test_forgotten_half_is_named_by_the_variance_test():
@@ -94,8 +84,7 @@ def test_forgotten_half_is_named_by_the_variance_test():
             return mu + torch.exp(logvar) * eps_like(mu, generator)
         return mu + torch.exp(0.5 * logvar) * eps_like(mu, generator)
 
-    verdict = judge(NAME, "ex5_1_visible", _namespace(reparameterize=forgot_half))
-    assert not verdict.passed and "forgot the ½" in verdict.message, verdict.message
+    _fails("ex5_1_visible", "forgot the ½", reparameterize=forgot_half)
 
 
 def test_reparameterize_memorised_for_the_visible_example_fails_the_hidden_part():
@@ -108,32 +97,6 @@ def test_reparameterize_memorised_for_the_visible_example_fails_the_hidden_part(
 
     assert judge(NAME, "ex5_1_visible", _namespace(reparameterize=memorised)).passed
     assert not judge(NAME, "ex5_1_hidden", _namespace(reparameterize=memorised)).passed
-
-
-def elbo(kind):
-    def fn(x, logits, mu, logvar):
-        B = len(x)
-        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / B
-        kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum() / B
-        if kind == "sign":
-            return rec - kl, rec, -kl
-        if kind == "pixel_mean":
-            return F.binary_cross_entropy_with_logits(logits, x, reduction="mean") + kl, rec / 784, kl
-        if kind == "batch_sum":
-            return B * (rec + kl), B * rec, B * kl
-        if kind == "logstd":
-            kl2 = 0.5 * (mu**2 + (2 * logvar).exp() - 1 - 2 * logvar).sum() / B
-            return rec + kl2, rec, kl2
-        if kind == "probs":
-            rp = F.binary_cross_entropy_with_logits(torch.sigmoid(logits), x, reduction="sum") / B
-            return rp + kl, rp, kl
-        if kind == "no_kl":
-            return rec, rec, kl
-        if kind == "per_image":
-            return rec + kl, F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1), kl
-        raise AssertionError(kind)
-
-    return fn
 
 
 @pytest.mark.parametrize(
@@ -150,8 +113,7 @@ def elbo(kind):
 )
 @pytest.mark.parametrize("grade_id", ["ex5_2_visible", "ex5_2_hidden"])
 def test_negative_elbo_mistakes_are_named(kind, says, grade_id):
-    verdict = judge(NAME, grade_id, _namespace(negative_elbo=elbo(kind)))
-    assert not verdict.passed and says in verdict.message, verdict.message
+    _fails(grade_id, says, negative_elbo=elbo(kind))
 
 
 def test_negative_elbo_memorised_for_the_visible_example_fails_the_hidden_part():
@@ -185,12 +147,10 @@ def test_vae_without_sampling_or_with_sigmoid_or_fixed_sizes_is_named():
         def __init__(self, latent_dim=20, hidden=400):
             super().__init__()
 
-    for cls, says in ((DecodesMean, "no sampling"), (SigmoidDecoder, "ends with a sigmoid")):
-        verdict = judge(NAME, "ex5_3_visible", _namespace(VAE=cls))
-        assert not verdict.passed and says in verdict.message, verdict.message
+    _fails("ex5_3_visible", "no sampling", VAE=DecodesMean)
+    _fails("ex5_3_visible", "ends with a sigmoid", VAE=SigmoidDecoder)
     assert judge(NAME, "ex5_3_visible", _namespace(VAE=FixedSizes)).passed
-    verdict = judge(NAME, "ex5_3_hidden", _namespace(VAE=FixedSizes))
-    assert not verdict.passed and "should be Linear" in verdict.message, verdict.message
+    _fails("ex5_3_hidden", "should be Linear", VAE=FixedSizes)
 
 
 def test_sampling_and_scoring_mistakes_are_named():
@@ -210,12 +170,10 @@ def test_sampling_and_scoring_mistakes_are_named():
         p = F.softmax(classifier(images), 1).detach()
         return p.max(1).values.mean(), -(p * p.log()).sum(1).mean()
 
-    for override, says in ((dict(sample_prior=uniform_codes), "torch.randn (standard normal)"),
-                           (dict(sample_prior=logits_not_probs), "outside [0, 1]"),
-                           (dict(prediction_scores=entropy_in_bits), "natural log"),
-                           (dict(prediction_scores=tensors_not_floats), "Python floats")):
-        verdict = judge(NAME, "ex5_4_visible", _namespace(**override))
-        assert not verdict.passed and says in verdict.message, verdict.message
+    _fails("ex5_4_visible", "torch.randn (standard normal)", sample_prior=uniform_codes)
+    _fails("ex5_4_visible", "outside [0, 1]", sample_prior=logits_not_probs)
+    _fails("ex5_4_visible", "natural log", prediction_scores=entropy_in_bits)
+    _fails("ex5_4_visible", "Python floats", prediction_scores=tensors_not_floats)
     verdict = judge(NAME, "ex5_4_hidden", _namespace(prediction_scores=entropy_in_bits))
     assert not verdict.passed and "wrong values" in verdict.message and "largest difference" not in verdict.message
 
@@ -232,18 +190,17 @@ def test_prediction_scores_memorised_for_the_visible_example_fails_the_hidden_pa
 
 
 def test_grid_mistakes_and_memorised_grid():
-    for wrong, says in ((lambda n, low=0.05, high=0.95: torch.linspace(low, high, n), "probabilities themselves"),
-                        (lambda n, low=0.05, high=0.95: torch.linspace(-1.645, 1.645, n), "evenly spaced values")):
-        verdict = judge(NAME, "ex5_5_visible", _namespace(gaussian_grid=wrong))
-        assert not verdict.passed and says in verdict.message, verdict.message
+    _fails("ex5_5_visible", "probabilities themselves",
+           gaussian_grid=lambda n, low=0.05, high=0.95: torch.linspace(low, high, n))
+    _fails("ex5_5_visible", "evenly spaced values",
+           gaussian_grid=lambda n, low=0.05, high=0.95: torch.linspace(-1.645, 1.645, n))
     right = _namespace()["gaussian_grid"]
 
     def ignores_bounds(n, low=0.05, high=0.95):
         return right(n)
 
     assert judge(NAME, "ex5_5_visible", _namespace(gaussian_grid=ignores_bounds)).passed
-    verdict = judge(NAME, "ex5_5_hidden", _namespace(gaussian_grid=ignores_bounds))
-    assert not verdict.passed and "evenly spaced probabilities" in verdict.message, verdict.message
+    _fails("ex5_5_hidden", "evenly spaced probabilities", gaussian_grid=ignores_bounds)
 
 
 def test_importance_sampling_mistakes_are_named():
@@ -266,12 +223,10 @@ def test_importance_sampling_mistakes_are_named():
             log_qz = torch.distributions.Normal(mu, logvar.exp()).log_prob(z).sum(-1)
             return torch.logsumexp(log_px_z + log_pz - log_qz, dim=0) - math.log(k)
 
-    for wrong, says in ((no_log_k, "off by log k"), (q_without_constant, "same constants")):
-        verdict = judge(NAME, "ex5_6_visible", _namespace(importance_log_px=wrong))
-        assert not verdict.passed and says in verdict.message, verdict.message
+    _fails("ex5_6_visible", "off by log k", importance_log_px=no_log_k)
+    _fails("ex5_6_visible", "same constants", importance_log_px=q_without_constant)
     assert judge(NAME, "ex5_6_visible", _namespace(importance_log_px=q_std_from_variance)).passed
-    verdict = judge(NAME, "ex5_6_hidden", _namespace(importance_log_px=q_std_from_variance))
-    assert not verdict.passed and "q's own mean and variance" in verdict.message, verdict.message
+    _fails("ex5_6_hidden", "q's own mean and variance", importance_log_px=q_std_from_variance)
 
 
 def test_trained_parts_fail_on_untrained_or_misnamed_weights():
