@@ -90,6 +90,9 @@ def test_bundle_layout_follows_gradescope(bundle):
     assert not any(n.startswith("solutions/") and NB not in n for n in names)  # only this assignment's material
     assert "torch==2.13.0" in requirements and "pytest" not in requirements
     assert "download.pytorch.org/whl/cpu" in setup and "requirements.txt" in setup
+    for script in ("setup.sh", "run_autograder"):  # valid bash
+        with zipfile.ZipFile(bundle) as z:
+            assert subprocess.run(["bash", "-n"], input=z.read(script), capture_output=True).returncode == 0, script
     assert config == {"assignment": NB, "hidden_visibility": "after_due_date", "cell_seconds": 300,
                       "total_seconds": 1200, "memory_mb": 6144}
 

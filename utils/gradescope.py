@@ -49,14 +49,15 @@ export DEBIAN_FRONTEND=noninteractive
 # The grader needs Python 3.11 or newer and util-linux (unshare, setpriv, chroot), present on Ubuntu images.
 PY=""
 for candidate in python3.13 python3.12 python3.11; do
-    if command -v "$candidate" >/dev/null && "$candidate" -c "import venv, ensurepip" 2>/dev/null; then
-        PY="$candidate"; break
-    fi
+    if command -v "$candidate" >/dev/null; then PY="$candidate"; break; fi
 done
-if [ -z "$PY" ]; then
-    apt-get install -y python3.11 python3.11-venv util-linux
+if [ -z "$PY" ]; then  # e.g. Ubuntu 22.04 (Python 3.10): its universe has 3.11
+    apt-get install -y python3.11 python3.11-venv
     PY=python3.11
+elif ! "$PY" -c "import ensurepip" 2>/dev/null; then  # Ubuntu ships venv support separately
+    apt-get install -y "$PY-venv"
 fi
+command -v unshare setpriv chroot || apt-get install -y util-linux coreutils
 # The venv lives outside /autograder and is readable by everyone, so the sandbox user `nobody` can run it.
 "$PY" -m venv {VENV}
 {VENV}/bin/pip install --disable-pip-version-check -q --upgrade pip
