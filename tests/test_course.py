@@ -23,6 +23,9 @@ HOSTED_VARS = ("COLAB_RELEASE_TAG", "KAGGLE_KERNEL_RUN_TYPE")
 DRIVER = textwrap.dedent("""
     import sys
     sys.path = [p for p in sys.path if p.rstrip("/") != {root!r}]
+    if {shadow!r}:  # the service has another package called utils
+        import types
+        sys.modules["utils"] = types.ModuleType("utils")
     exec(compile(open({cell!r}).read(), "setup-cell", "exec"))
     import importlib.util
     spec = importlib.util.find_spec("utils")
@@ -38,7 +41,7 @@ cp -r "$FAKE_COURSE/utils" "$FAKE_COURSE/requirements.txt" "$target/"
 """
 
 
-def _run_cell(tmp_path: Path, env_extra: dict[str, str]) -> tuple[subprocess.CompletedProcess, Path]:
+def _run_cell(tmp_path: Path, env_extra: dict[str, str], shadow: bool = False) -> tuple[subprocess.CompletedProcess, Path]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "git").write_text(FAKE_GIT)
@@ -46,7 +49,7 @@ def _run_cell(tmp_path: Path, env_extra: dict[str, str]) -> tuple[subprocess.Com
     cell = tmp_path / "cell.py"
     cell.write_text(course.setup_cell_source())
     driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER.format(root=str(ROOT), cell=str(cell)))
+    driver.write_text(DRIVER.format(root=str(ROOT), cell=str(cell), shadow=shadow))
     env = {k: v for k, v in os.environ.items() if k not in HOSTED_VARS and k != "PYTHONPATH"}
     env.update(PATH=f"{bin_dir}:{env['PATH']}", FAKE_GIT_LOG=str(tmp_path / "git.log"), FAKE_COURSE=str(ROOT),
                **env_extra)
@@ -72,10 +75,11 @@ def test_the_setup_cell_does_nothing_on_a_local_install(tmp_path):
     assert "course ready" not in proc.stdout
 
 
-@pytest.mark.parametrize("service", [{"COLAB_RELEASE_TAG": "release-colab_20261120"},
-                                     {"KAGGLE_KERNEL_RUN_TYPE": "Interactive"}])
-def test_the_setup_cell_fetches_the_course_on_a_hosted_service(tmp_path, service):
-    proc, work = _run_cell(tmp_path, service)
+@pytest.mark.parametrize("service,shadow", [({"COLAB_RELEASE_TAG": "release-colab_20261120"}, False),
+                                            ({"KAGGLE_KERNEL_RUN_TYPE": "Interactive"}, False),
+                                            ({"KAGGLE_KERNEL_RUN_TYPE": "Batch"}, True)])
+def test_the_setup_cell_fetches_the_course_on_a_hosted_service(tmp_path, service, shadow):
+    proc, work = _run_cell(tmp_path, service, shadow)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     clone = work / course.CLONE_DIR
     assert (tmp_path / "git.log").read_text().split() == [
@@ -83,7 +87,7 @@ def test_the_setup_cell_fetches_the_course_on_a_hosted_service(tmp_path, service
     assert f"utils from: {clone / 'utils' / '__init__.py'}" in proc.stdout
     assert f"course ready: {clone}" in proc.stdout
     # Run again (the student re-runs the notebook): nothing is fetched twice.
-    proc, _ = _run_cell(tmp_path, service)
+    proc, _ = _run_cell(tmp_path, service, shadow)
     assert proc.returncode == 0 and len((tmp_path / "git.log").read_text().splitlines()) == 1
 
 

@@ -49,6 +49,7 @@ if "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ or "KAGGLE
             subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", "{branch}", COURSE_REPO, "{clone_dir}"],
                            check=True)
         sys.path.insert(0, os.path.abspath("{clone_dir}"))
+        sys.modules.pop("utils", None)  # another package's `utils`, if the service has one
         from utils import course
 
         course.prepare_hosted()'''
