@@ -84,10 +84,10 @@ def test_bundle_layout_follows_gradescope(bundle):
     assert {"setup.sh", "run_autograder"} <= names  # at the root of the zip, not in a folder
     assert modes["setup.sh"] & 0o111 and modes["run_autograder"] & 0o111
     assert {"utils/grade.py", "utils/gradescope.py", "utils/grading/judge.py", f"solutions/{NB}.ipynb",
-            f"solutions/grading/{NB}.py", f"solutions/grading/reference/{NB}.npz",
-            f"solutions/grading/reference/{NB}.json"} <= names
+            f"solutions/grading/{NB}.py", f"build/grading-reference/{NB}.npz",
+            f"build/grading-reference/{NB}.json"} <= names
     assert not any(n.startswith(("tests/", "notebooks/")) or "__pycache__" in n for n in names)
-    assert not any(n.startswith("solutions/") and NB not in n for n in names)  # only this assignment's material
+    assert not any(n.startswith(("solutions/", "build/")) and NB not in n for n in names)  # this assignment's only
     assert "torch==2.13.0" in requirements and "pytest" not in requirements
     assert "download.pytorch.org/whl/cpu" in setup and "requirements.txt" in setup
     for script in ("setup.sh", "run_autograder"):  # valid bash
@@ -147,6 +147,7 @@ def test_missing_notebook_gives_zero_with_instructions(tmp_path, bundle, monkeyp
     assert results["score"] == 0 and f"upload {NB}.ipynb" in results["output"]
     assert oct(root.stat().st_mode & 0o777) == "0o700"
     assert oct((root / "source" / "solutions").stat().st_mode & 0o777) == "0o700"
+    assert oct((root / "source" / "build").stat().st_mode & 0o777) == "0o700"  # the reference results
 
 
 def test_statuses_and_messages_reach_the_student(tmp_path, bundle, monkeypatch):
@@ -222,8 +223,7 @@ def end_to_end(tmp_path_factory, bundle):
     for case in ("solution", "student", "reads_solutions", "forges_results"):
         roots[case] = base / case / "autograder"
     targets = {"solution": str(roots["reads_solutions"] / "source" / "solutions" / f"{NB}.ipynb"),
-               "reference": str(roots["reads_solutions"] / "source" / "solutions" / "grading" / "reference" /
-                                f"{NB}.npz"),
+               "reference": str(roots["reads_solutions"] / "source" / "build" / "grading-reference" / f"{NB}.npz"),
                "other_submission": str(roots["solution"] / "submission" / f"{NB}.ipynb"),
                "canary": str(base / "canary"), "solution_copy": str(base / "copy")}
     notebooks = {

@@ -2,7 +2,7 @@
 
     python -m utils.grade 05_vae submissions/ --out grades/05        # grade (make grade NB=05 SUB=submissions)
     python -m utils.grade merge grades/05 grades/05/manual_grades.csv  # add hand-graded written answers
-    python -m utils.grade reference 05_vae                           # rebuild the reference results (instructors)
+    python -m utils.grade reference 05_vae                           # rebuild the reference results now
 
 Submissions layout (the only one accepted): one folder per student, named by the student's id, holding the
 notebook under the assignment's file name: ``submissions/<student>/05_vae.ipynb``. A ``.zip`` of that layout works
@@ -24,7 +24,8 @@ from pathlib import Path
 
 from utils.grading import report, sandbox
 from utils.grading.grader import Outcome, grade_notebook, read_notebook
-from utils.grading.spec import Assignment, AssignmentError, load_assignment, load_reference, save_reference
+from utils.grading.reference import build_reference, ensure_reference
+from utils.grading.spec import Assignment, AssignmentError, load_assignment, load_reference
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
 MAX_ZIP_BYTES = 200 * 1024 * 1024
@@ -163,24 +164,6 @@ def grade_batch(assignment: Assignment, notebooks: dict[str, Path | None], limit
     return sorted(outcomes, key=lambda o: o.student)
 
 
-def build_reference(name: str, limits: sandbox.Limits, strong: bool) -> Assignment:
-    """Run the solution notebook through the grader, check every hidden test passes, store the reference."""
-    assignment = load_assignment(name)
-    outcome = grade_notebook(assignment, assignment.solution, "solution", None, limits, strong)
-    failed = [f"{gid}: {v.message}" for gid, v in outcome.verdicts.items()]
-    if outcome.status != "ok" or failed or set(outcome.values) != {p.grade_id for p in assignment.checks}:
-        raise AssignmentError(f"the solution of {assignment.name} did not produce every probe's data "
-                              f"(status {outcome.status} {outcome.note}): " + "; ".join(failed))
-    save_reference(assignment, outcome.values)
-    reference = load_reference(assignment)
-    wrong = [f"{p.grade_id}: {assignment.judges[p.grade_id](outcome.values[p.grade_id], reference[p.grade_id]).message}"
-             for p in assignment.checks
-             if not assignment.judges[p.grade_id](outcome.values[p.grade_id], reference[p.grade_id]).passed]
-    if wrong:
-        raise AssignmentError("the solution fails its own hidden tests: " + "; ".join(wrong))
-    return assignment
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m utils.grade", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -206,10 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.assignment == "merge":
             return _merge(args)
         if args.assignment == "reference":
-            strong = _isolation(args)
             for name in args.submissions or []:
                 start = time.monotonic()
-                assignment = build_reference(name, _limits(args), strong)
+                assignment = build_reference(name, _limits(args))
                 print(f"{assignment.name}: reference results written ({time.monotonic() - start:.1f} s)")
             return 0
         return _grade(args)
@@ -222,7 +204,6 @@ def _grade(args: argparse.Namespace) -> int:
     if len(args.submissions) != 1 or args.out is None:
         raise SubmissionError("usage: python -m utils.grade <assignment> <submissions folder or .zip> --out <folder>")
     assignment = load_assignment(args.assignment)
-    load_reference(assignment)  # fail before any work when the reference is missing or stale
     submissions = Path(args.submissions[0]).resolve()
     out = args.out.resolve()
     if (out / "gradebook.csv").exists() and not args.overwrite:
@@ -233,6 +214,7 @@ def _grade(args: argparse.Namespace) -> int:
         raise SubmissionError(f"{submissions} does not exist")
     manual = report.read_manual(args.manual, assignment) if args.manual else {}
     strong = _isolation(args)
+    ensure_reference(assignment, _limits(args))  # built once from the solution notebook, then reused
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="vae-grade-batch-") as scratch:
         notebooks, problems = discover(submissions, assignment.name, Path(scratch))

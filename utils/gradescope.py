@@ -17,9 +17,9 @@ answer as a 0-point test that shows the answer for manual grading. The root fold
 
 Keeping the answers away from the submission: with namespaces (strong isolation) the submission's root folder holds
 only the system and Python folders, so ``/autograder`` does not exist for it. Where the container forbids namespaces,
-the submission runs as ``nobody`` with the limits, and ``run_autograder`` first makes ``/autograder`` and the folder
-with the hidden tests and references readable by root only (mode 700). Which one was used is printed to the
-instructor-only stdout.
+the submission runs as ``nobody`` with the limits, and ``run_autograder`` first makes ``/autograder`` and the folders
+with the hidden tests (``solutions/``) and references (``build/grading-reference/``) readable by root only (mode 700).
+Which one was used is printed to the instructor-only stdout.
 """
 
 from __future__ import annotations
@@ -111,15 +111,16 @@ def build_bundle(assignment_name: str, out: Path, hidden_visibility: str = "afte
                  cell_seconds: int = 300, total_seconds: int = 1200, memory_mb: int = 6144) -> Path:
     """Write Gradescope's autograder zip for one assignment; returns its path.
 
-    Fails (AssignmentError) when the assignment has no hidden tests or its reference results are missing or stale,
-    so a bundle always grades like `python -m utils.grade` on this checkout.
+    Fails (AssignmentError) when the assignment has no hidden tests; builds its reference results first when they
+    are missing or stale, so a bundle always grades like `python -m utils.grade` on this checkout.
     """
-    from utils.grading.spec import load_assignment, load_reference
+    from utils.grading.reference import ensure_reference
+    from utils.grading.spec import load_assignment
 
     if hidden_visibility not in VISIBILITIES:
         raise ValueError(f"hidden_visibility must be one of {', '.join(VISIBILITIES)}")
     assignment = load_assignment(assignment_name)
-    load_reference(assignment)
+    ensure_reference(assignment)
     config = {"assignment": assignment.name, "hidden_visibility": hidden_visibility,
               "cell_seconds": cell_seconds, "total_seconds": total_seconds, "memory_mb": memory_mb}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -233,7 +234,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 def _protect(root: Path, source: Path) -> None:
     """Make the Gradescope folder and the hidden tests/references unreadable for other users (root only)."""
-    for folder in (root, source / "solutions"):
+    for folder in (root, source / "solutions", source / "build"):
         if folder.is_dir():
             os.chmod(folder, 0o700)
 

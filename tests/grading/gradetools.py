@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from utils.grading import kernel_side
 from utils.grading.judge import Verdict
-from utils.grading.spec import Assignment, load_assignment, load_reference
+from utils.grading.reference import ensure_reference
+from utils.grading.spec import Assignment, load_assignment
 
 _cache: dict[str, tuple[Assignment, dict]] = {}
 
 
 def assignment_and_reference(name: str) -> tuple[Assignment, dict]:
-    """The assignment and its stored reference results (cached per test session)."""
+    """The assignment and its reference results (built on first use, as for grading; cached per test session)."""
     if name not in _cache:
         assignment = load_assignment(name)
-        _cache[name] = (assignment, load_reference(assignment))
+        _cache[name] = (assignment, ensure_reference(assignment))
     return _cache[name]
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from utils import grade
 from utils.grading import sandbox
-from utils.grading.spec import assignment_names, load_assignment, load_reference
+from utils.grading.spec import assignment_names, load_assignment
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 NAMES = assignment_names()
@@ -22,13 +22,6 @@ NAMES = assignment_names()
 def test_every_notebook_has_hidden_tests():
     notebooks = sorted(p.stem for p in (ROOT / "solutions").glob("[0-9]*.ipynb"))
     assert notebooks == NAMES
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_reference_results_are_up_to_date(name):
-    assignment = load_assignment(name)
-    reference = load_reference(assignment)  # raises when made from another solution or other hidden tests
-    assert set(reference) == {p.grade_id for p in assignment.checks}
 
 
 @pytest.mark.corpus

@@ -1,6 +1,6 @@
 """Hidden tests of 01_autoencoders: the solution passes, typical wrong answers fail with a message that says why.
 
-Trained-model parts use the solution's trained weights stored in the reference results (no training here), an untrained
+Trained-model parts use the solution's trained weights from the reference results (built once per checkout), an untrained
 model, or deliberately wrong models.
 """
 

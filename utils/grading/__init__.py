@@ -9,6 +9,7 @@ How one submission is graded (``python -m utils.grade``):
    *probe* (from ``solutions/grading/<assignment>.py``) calls the student's functions on inputs the instructor
    chose and returns plain tensors, which ``kernel_side`` writes to a file whose name the notebook could not know.
 3. ``judge`` (the trusted process) loads those files with ``torch.load(weights_only=True)``, never student code,
-   and compares them with the instructor's reference results (``solutions/grading/reference/``) to award points.
+   and compares them with the instructor's reference results (``build/grading-reference/``, built from the
+   solution notebook by ``reference``) to award points.
 4. ``report`` writes the gradebook, per-student feedback and the summary.
 """

@@ -5,8 +5,11 @@
 * Hidden tests live in ``solutions/grading/<assignment>.py`` (instructor material, never released): a dict
   ``PROBES`` (grade_id -> function of the notebook's namespace returning tensors, run in the student's kernel)
   and a dict ``JUDGES`` (grade_id -> judge from `utils.grading.judge`, run in the trusted process).
-* Reference results (the probes' data on the solution notebook) live in ``solutions/grading/reference/`` as
-  ``<assignment>.npz`` (loaded with allow_pickle=False) and ``<assignment>.json`` (fingerprints).
+* Reference results (the probes' data on the solution notebook, trained weights included) are not kept in git: they
+  are built on this machine when first needed (`utils.grading.reference.ensure_reference`) into
+  ``build/grading-reference/`` as ``<assignment>.npz`` (loaded with allow_pickle=False) and ``<assignment>.json``
+  (the fingerprint they were made from). A change to the solution's code, its hidden tests, ``utils`` or torch
+  makes them stale, and they are rebuilt.
 """
 
 from __future__ import annotations
@@ -24,11 +27,15 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent.parent
 SOLUTIONS = ROOT / "solutions"
 HIDDEN_TESTS = SOLUTIONS / "grading"
-REFERENCE = HIDDEN_TESTS / "reference"
+REFERENCE = ROOT / "build" / "grading-reference"  # a cache, ignored by git
 
 
 class AssignmentError(ValueError):
     """The assignment cannot be graded as set up; the message says what to do."""
+
+
+class ReferenceMissing(AssignmentError):
+    """The reference results are not built yet, or were built from another solution, hidden tests, utils or torch."""
 
 
 @dataclass(frozen=True)
@@ -70,11 +77,21 @@ class Assignment:
         return list(dict.fromkeys(p.exercise for p in self.parts))
 
     def fingerprint(self) -> dict:
-        """Hashes of what the reference results depend on: the solution's code cells and the hidden tests."""
+        """What the reference results depend on: the solution's code cells, the hidden tests, utils and torch."""
         nb = nbformat.read(self.solution, as_version=4)
         code = "\n\0".join(c.source for c in nb.cells if c.cell_type == "code")
         return {"solution_code_sha256": hashlib.sha256(code.encode()).hexdigest(),
-                "hidden_tests_sha256": hashlib.sha256(self.spec_path.read_bytes()).hexdigest()}
+                "hidden_tests_sha256": hashlib.sha256(self.spec_path.read_bytes()).hexdigest(),
+                "utils_sha256": utils_digest(), "torch": torch.__version__}
+
+
+def utils_digest() -> str:
+    """One hash of every Python file under utils/ (names and contents): the code the solution and grader run."""
+    digest = hashlib.sha256()
+    utils = ROOT / "utils"
+    for path in sorted(p for p in utils.rglob("*.py") if "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(utils)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def graded_parts(nb: nbformat.NotebookNode) -> list[Part]:
@@ -137,28 +154,39 @@ def load_assignment(name: str) -> Assignment:
 
 
 def reference_paths(name: str) -> tuple[Path, Path]:
+    """The reference results' arrays (.npz) and fingerprint (.json) for an assignment."""
     return REFERENCE / f"{name}.npz", REFERENCE / f"{name}.json"
 
 
 def save_reference(assignment: Assignment, values: dict[str, dict[str, torch.Tensor]]) -> None:
-    """Store the probes' data on the solution notebook, with the fingerprint it was made from."""
+    """Store the probes' data on the solution notebook, with the fingerprint it was made from.
+
+    The fingerprint is written last and each file is replaced atomically, so an interrupted build leaves the old
+    reference or none, never a mix.
+    """
     REFERENCE.mkdir(parents=True, exist_ok=True)
     arrays = {f"{gid}/{name}": t.numpy() for gid, vals in values.items() for name, t in vals.items()}
     npz, meta = reference_paths(assignment.name)
-    np.savez_compressed(npz, **arrays)
-    meta.write_text(json.dumps({**assignment.fingerprint(), "probes": sorted(values)}, indent=1) + "\n")
+    meta.unlink(missing_ok=True)
+    partial = npz.with_name(npz.stem + ".partial.npz")
+    np.savez_compressed(partial, **arrays)
+    partial.replace(npz)
+    partial = meta.with_name(meta.name + ".partial")
+    partial.write_text(json.dumps({**assignment.fingerprint(), "probes": sorted(values)}, indent=1) + "\n")
+    partial.replace(meta)
 
 
 def load_reference(assignment: Assignment) -> dict[str, dict[str, torch.Tensor]]:
-    """{grade_id: {name: tensor}}; an AssignmentError when missing or made from another solution or hidden tests."""
+    """{grade_id: {name: tensor}}; ReferenceMissing when not built or built from another solution, tests or utils."""
     npz, meta = reference_paths(assignment.name)
     if not npz.is_file() or not meta.is_file():
-        raise AssignmentError(f"no reference results for {assignment.name}: run "
-                              f"`make grading-reference NB={assignment.name[:2]}`")
+        raise ReferenceMissing(f"no reference results for {assignment.name} in {REFERENCE}: build them with "
+                               f"`make grading-reference NB={assignment.name[:2]}` (`make grade` does it by itself)")
     recorded = json.loads(meta.read_text())
     if {k: recorded.get(k) for k in assignment.fingerprint()} != assignment.fingerprint():
-        raise AssignmentError(f"the reference results for {assignment.name} are out of date (the solution's code or "
-                              f"the hidden tests changed): run `make grading-reference NB={assignment.name[:2]}`")
+        raise ReferenceMissing(f"the reference results for {assignment.name} are out of date (the solution's code, "
+                               f"the hidden tests, utils or torch changed): rebuild them with "
+                               f"`make grading-reference NB={assignment.name[:2]}` (`make grade` does it by itself)")
     values: dict[str, dict[str, torch.Tensor]] = {gid: {} for gid in recorded["probes"]}
     with np.load(npz, allow_pickle=False) as data:
         for key in data.files:
