@@ -568,11 +568,11 @@ def judge_sampling_margin(got: dict, want: dict) -> Verdict:  # noqa: ARG001 - e
     """Both decoders in the reference architecture, 10,000 prior samples each, scored by a classifier trained here.
 
     The trusted classifier reproduces the notebook's (same seed and training; test accuracy 0.921) and its scores
-    of the solution's samples (0.696 vs 0.623 with the notebook's 500 samples). The reference solution's margins are
-    0.075-0.079 (max-probability) and 0.24-0.25 nats (entropy) over 3 seeds, against the check cell's 0.05 and 0.15.
-    Per-image spreads of 0.21 and 0.47 give the margins standard errors of 0.21·√(2/10⁴) ≈ 0.003 and 0.47·√(2/10⁴) ≈
-    0.007 with 10,000 samples per model, so the bounds are 8 and 13 SE below the reference: sampling noise cannot
-    decide. (The check cell's comment, 0.69-0.71 vs 0.58-0.59, predates the re-executed solution: 0.696 vs 0.623.)
+    of the solution's samples (0.704 vs 0.628 with the notebook's 5,000 samples, seed 0). The reference solution's
+    margins are 0.075-0.090 (max-probability) and 0.24-0.28 nats (entropy) over 5 seeds, against the check cell's
+    0.05 and 0.15. Per-image spreads of 0.21 and 0.48 give the margins standard errors of 0.21·√(2/10⁴) ≈ 0.003 and
+    0.48·√(2/10⁴) ≈ 0.007 with 10,000 samples per model, so the bounds are 8 and 13 SE below the reference: sampling
+    noise cannot decide.
     """
     try:
         gen = torch.Generator().manual_seed(0)
