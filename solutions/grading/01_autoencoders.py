@@ -15,29 +15,13 @@ import functools
 
 import torch
 
-from utils.grading.judge import Fail, compare, criteria
+from utils.grading.judge import Fail, criteria, get_value, require_close
 
 PIXELS = 784
 HIDDEN, CODE_DIM = 400, 20  # the notebook's trained autoencoders
 
 
 # ---- judge helpers ---------------------------------------------------------------------------------------------------
-
-def _value(got: dict, name: str, shape: tuple | None = None, hint: str = "") -> torch.Tensor:
-    if name not in got:
-        raise Fail(f"{name} is missing from the results")
-    value = got[name]
-    if shape is not None and tuple(value.shape) != tuple(shape):
-        raise Fail(f"{name} has shape {tuple(value.shape)} but should have shape {tuple(shape)}"
-                    + (f" — hint: {hint}" if hint else ""))
-    return value
-
-
-def _close(name: str, got: dict, want: torch.Tensor, rtol: float, atol: float, hidden: bool, hint: str = "") -> None:
-    message = compare(name, got.get(name), want, rtol, atol, hidden)
-    if message:
-        raise Fail(message + (f" — hint: {hint}" if hint else ""))
-
 
 def _flag(got: dict, name: str) -> bool:
     return bool(got[name].item()) if name in got else False
@@ -109,7 +93,7 @@ def _architecture(ns: dict, code_dim: int, hidden: int) -> tuple[object, dict]:
 def _check_architecture(got: dict, prefix: str, code_dim: int, hidden: int) -> None:
     expected = {"encoder": [(PIXELS, hidden), (hidden, code_dim)], "decoder": [(code_dim, hidden), (hidden, PIXELS)]}
     for part, layers in expected.items():
-        shapes = [tuple(row) for row in _value(got, f"{prefix}.{part}_layers").tolist()]
+        shapes = [tuple(row) for row in get_value(got, f"{prefix}.{part}_layers").tolist()]
         if len(shapes) != len(layers):
             raise Fail(f"with code_dim={code_dim}, hidden={hidden} the {part} has {len(shapes)} Linear layer(s), "
                         f"expected {len(layers)}: {shapes}.")
@@ -117,7 +101,7 @@ def _check_architecture(got: dict, prefix: str, code_dim: int, hidden: int) -> N
             if g != e:
                 raise Fail(f"{part} Linear layer {i + 1} maps {g[0]} -> {g[1]}, expected {e[0]} -> {e[1]} "
                             f"(code_dim={code_dim}, hidden={hidden}).")
-    n_params = int(_value(got, f"{prefix}.n_params").item())
+    n_params = int(get_value(got, f"{prefix}.n_params").item())
     expected_n = sum(i * o + o for layers in expected.values() for i, o in layers)
     if n_params != expected_n:
         raise Fail(f"{n_params} parameters, expected {expected_n} — hint: extra layers, or a missing bias?")
@@ -150,17 +134,17 @@ def judge_autoencoder_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - t
         prefix = f"d{code_dim}"
         _check_architecture(got, prefix, code_dim, hidden)
         for batch in BATCHES:
-            z_shape = tuple(_value(got, f"{prefix}.z_shape{batch}").tolist())
+            z_shape = tuple(get_value(got, f"{prefix}.z_shape{batch}").tolist())
             if z_shape != (batch, code_dim):
                 raise Fail(f"the code z has shape {z_shape}, expected {(batch, code_dim)}.")
-            logits_shape = tuple(_value(got, f"{prefix}.logits_shape{batch}").tolist())
+            logits_shape = tuple(get_value(got, f"{prefix}.logits_shape{batch}").tolist())
             if logits_shape != (batch, PIXELS):
                 raise Fail(f"the logits have shape {logits_shape}, expected {(batch, PIXELS)} — hint: flatten the "
                             "images to (B, 784) first.")
-        flat = tuple(_value(got, f"{prefix}.flat_shape").tolist())
+        flat = tuple(get_value(got, f"{prefix}.flat_shape").tolist())
         if flat != (5, code_dim):
             raise Fail(f"on flat (5, 784) input the code has shape {flat}, expected {(5, code_dim)}.")
-        if _value(got, f"{prefix}.far_min").item() >= 0 and _value(got, f"{prefix}.far_max").item() <= 1:
+        if get_value(got, f"{prefix}.far_min").item() >= 0 and get_value(got, f"{prefix}.far_max").item() <= 1:
             raise Fail("every decoder output lies in [0, 1]: it returns probabilities — hint: remove the final sigmoid; "
                         "the loss turns logits into probabilities itself.")
     return "architecture, parameter count, shapes and logits as specified"
@@ -188,11 +172,11 @@ def judge_autoencoder_hidden(got: dict, want: dict) -> str:  # noqa: ARG001 - co
     for code_dim, hidden in ARCH_HIDDEN:
         prefix = f"d{code_dim}"
         _check_architecture(got, prefix, code_dim, hidden)
-        _value(got, f"{prefix}.z", (3, code_dim))
-        _close(f"{prefix}.logits", got, _value(got, f"{prefix}.logits_composed").double(), rtol=1e-5, atol=1e-8,
-               hidden=True, hint="forward must return (z, decoder(z)).")
-        _close(f"{prefix}.z", got, _value(got, f"{prefix}.z_encoder").double(), rtol=1e-5, atol=1e-8, hidden=True,
-               hint="the code z is encoder(x) of the flattened images.")
+        get_value(got, f"{prefix}.z", (3, code_dim))
+        require_close(f"{prefix}.logits", got, get_value(got, f"{prefix}.logits_composed").double(), rtol=1e-5, atol=1e-8,
+                      hidden=True, hint="forward must return (z, decoder(z)).")
+        require_close(f"{prefix}.z", got, get_value(got, f"{prefix}.z_encoder").double(), rtol=1e-5, atol=1e-8, hidden=True,
+                      hint="the code z is encoder(x) of the flattened images.")
     return "other code and hidden sizes; forward is decoder(encoder(x))"
 
 
@@ -223,7 +207,7 @@ def probe_loss_visible(ns: dict) -> dict:
 def judge_loss_visible(got: dict, want: dict) -> str:
     if not _flag(got, "is_tensor"):
         raise Fail("the result is not a torch.Tensor.")
-    loss = _value(got, "loss", (), hint="return one number: the mean over the batch of per-image sums.").double()
+    loss = get_value(got, "loss", (), hint="return one number: the mean over the batch of per-image sums.").double()
     x, logits = _loss_visible_inputs()
     reference = want["loss"].double()
     bce = torch.nn.functional.binary_cross_entropy_with_logits
@@ -238,7 +222,7 @@ def judge_loss_visible(got: dict, want: dict) -> str:
     for label, value in variants.items():
         if torch.allclose(loss, value, rtol=1e-4, atol=1e-8):
             raise Fail(f"this is {label}.")
-    _close("loss", got, want["loss"], rtol=1e-5, atol=1e-8, hidden=False)
+    require_close("loss", got, want["loss"], rtol=1e-5, atol=1e-8, hidden=False)
     return "equals BCE-with-logits summed over pixels, averaged over the batch"
 
 
@@ -248,12 +232,12 @@ def probe_loss_hidden(ns: dict) -> dict:
 
 @criteria("reconstruction_loss (hidden)")
 def judge_loss_hidden(got: dict, want: dict) -> str:
-    loss = _value(got, "loss", ())
+    loss = get_value(got, "loss", (), finite=False)  # NaN or inf is diagnosed next
     if not torch.isfinite(loss).all():
         raise Fail("not finite with logits of size 60 — hint: log(sigmoid(l)) underflows for large |l|: use softplus "
                     "or binary_cross_entropy_with_logits.")
-    _close("loss", got, want["loss"], rtol=1e-4, atol=1e-8, hidden=True,
-           hint="image-shaped x must be flattened to (B, 784); the loss must stay stable for extreme logits.")
+    require_close("loss", got, want["loss"], rtol=1e-4, atol=1e-8, hidden=True,
+                  hint="image-shaped x must be flattened to (B, 784); the loss must stay stable for extreme logits.")
     return "image-shaped input and extreme logits"
 
 
@@ -305,7 +289,7 @@ def probe_linear_visible(ns: dict) -> dict:
 def judge_linear_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - a known answer: nearly perfect
     if not _flag(got, "is_float"):
         raise Fail("the accuracy is not a Python float — hint: return .item() of the accuracy.")
-    accuracy = _value(got, "accuracy", ()).item()
+    accuracy = get_value(got, "accuracy", ()).item()
     if not 0.9 <= accuracy <= 1.0:
         raise Fail(f"accuracy {accuracy:.3f} on well-separated classes, expected between 0.9 and 1 — hint: standardize "
                     "with the *train* mean/std, and use argmax of the logits on the test features.")
@@ -322,7 +306,7 @@ def probe_linear_hidden(ns: dict) -> dict:
 
 @criteria("linear_probe_accuracy (hidden)")
 def judge_linear_hidden(got: dict, want: dict) -> str:  # noqa: ARG001 - a known answer: chance level
-    if not _value(got, "unrelated.accuracy", ()).item() <= 0.8:
+    if not get_value(got, "unrelated.accuracy", ()).item() <= 0.8:
         raise Fail("accuracy stays high when the test labels are unrelated to the features — hint: compute the "
                     "accuracy on test_features against test_labels, not on the training data.")
     return "measured on the test data"
@@ -432,12 +416,12 @@ def probe_gaussian_visible(ns: dict) -> dict:
 
 @criteria("fit_gaussian and sample_gaussian")
 def judge_gaussian_visible(got: dict, want: dict) -> str:
-    c_hat = _value(got, "cov", (3, 3))
+    c_hat = get_value(got, "cov", (3, 3))
     if torch.allclose(c_hat.double(), torch.cov(_small_codes().T, correction=0)):
         raise Fail("fit_gaussian returns the biased covariance (divided by N) — hint: divide by N - 1.")
-    _close("mean", got, want["mean"], rtol=1e-5, atol=1e-8, hidden=False)
-    _close("cov", got, want["cov"], rtol=1e-5, atol=1e-8, hidden=False)
-    samples = _value(got, "samples", (N_VISIBLE, 3))
+    require_close("mean", got, want["mean"], rtol=1e-5, atol=1e-8, hidden=False)
+    require_close("cov", got, want["cov"], rtol=1e-5, atol=1e-8, hidden=False)
+    samples = get_value(got, "samples", (N_VISIBLE, 3))
     if not _flag(got, "reproducible"):
         raise Fail("sample_gaussian: two calls with equally seeded generators differ — hint: draw eps with "
                     "generator=generator.")
@@ -467,13 +451,13 @@ def probe_gaussian_hidden(ns: dict) -> dict:
 
 @criteria("sample_gaussian and fit_gaussian (hidden)")
 def judge_gaussian_hidden(got: dict, want: dict) -> str:
-    draws = _value(got, "draws", (N_HIDDEN, 5))
+    draws = get_value(got, "draws", (N_HIDDEN, 5))
     try:
         _check_samples(draws, *_hidden_gaussian(), hidden=True)
     except Fail:
         raise Fail("mean or covariance outside 5 standard errors on a 5-d float32 Gaussian.") from None
-    _close("fit_cov", got, want["fit_cov"], rtol=1e-4, atol=1e-8, hidden=True, hint="the unbiased covariance (N − 1).")
-    _close("fit_mean", got, want["fit_mean"], rtol=1e-4, atol=1e-6, hidden=True)
+    require_close("fit_cov", got, want["fit_cov"], rtol=1e-4, atol=1e-8, hidden=True, hint="the unbiased covariance (N − 1).")
+    require_close("fit_mean", got, want["fit_mean"], rtol=1e-4, atol=1e-6, hidden=True)
     return "5-d float32 Gaussian within 5 standard errors; covariance of other codes"
 
 
@@ -495,7 +479,7 @@ def probe_corrupt(ns: dict) -> dict:
 @criteria("corrupt")
 def judge_corrupt(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by its statistics
     x = _ones_input()
-    noisy = _value(got, "noisy", tuple(x.shape))
+    noisy = get_value(got, "noisy", tuple(x.shape))
     if not _flag(got, "input_unchanged"):
         raise Fail("the input was modified in place — hint: build a new tensor, e.g. x * mask.")
     masked = noisy == 0

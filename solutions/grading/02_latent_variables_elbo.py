@@ -20,30 +20,13 @@ import math
 
 import torch
 
-from utils.grading.judge import Fail, compare, criteria
+from utils.grading.judge import Fail, criteria, get_value, require_close
 from utils.widgets import LinearGaussian
 
 F64 = torch.float64
 
 
 # ---- judge helpers ---------------------------------------------------------------------------------------------------
-
-def _value(got: dict, name: str, shape: tuple | None = None, hint: str = "") -> torch.Tensor:
-    """The student's value `name` as float64, checked for presence and shape."""
-    if name not in got:
-        raise Fail(f"{name} is missing from the results")
-    value = got[name]
-    if shape is not None and tuple(value.shape) != tuple(shape):
-        raise Fail(f"{name} has shape {tuple(value.shape)} but should have shape {tuple(shape)}"
-                    + (f" — hint: {hint}" if hint else ""))
-    return value.double() if value.is_floating_point() else value
-
-
-def _close(name: str, got: dict, want: torch.Tensor, rtol: float, atol: float, hidden: bool, hint: str = "") -> None:
-    message = compare(name, got.get(name), want, rtol, atol, hidden)
-    if message:
-        raise Fail(message + (f" — hint: {hint}" if hint else ""))
-
 
 def _finite(name: str, value: torch.Tensor, hint: str = "") -> None:
     if not torch.isfinite(value).all():
@@ -96,7 +79,7 @@ def judge_jensen_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - judged
     n = JENSEN_VISIBLE[0]
     details = []
     for name, (samples, exact) in _positive_samples(*JENSEN_VISIBLE).items():
-        gap = _value(got, name, (), hint="reduce over the last dimension (the samples).").item()
+        gap = get_value(got, name, (), hint="reduce over the last dimension (the samples).").item()
         if name == "constant":
             if not abs(gap) <= 1e-12:
                 raise Fail(f"got {gap:.3g} for a constant X, but then the gap is exactly 0 — hint: log of the mean "
@@ -135,21 +118,21 @@ def probe_jensen_hidden(ns: dict) -> dict:
 @criteria("jensen_gap (hidden)")
 def judge_jensen_hidden(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by its statistics
     inputs = _jensen_hidden_inputs()
-    gaps = _value(got, "batch", (3,), hint="reduce over the last dimension only.")
+    gaps = get_value(got, "batch", (3,), hint="reduce over the last dimension only.")
     _finite("the gaps of a batch", gaps)
     if (gaps < 0).any():
         raise Fail("a gap of a batch is negative — hint: log(mean) − mean(log) is never negative.")
     if ((gaps - inputs["scales"] ** 2 / 2).abs() > 5 * _jensen_stderr(inputs["batch"])).any():
         raise Fail("on a batch of three variables, a gap is more than 5 standard errors from the exact value — hint: "
                     "reduce over the last dimension (dim=-1), for each row separately.")
-    gap = _value(got, "chi2", ()).item()
+    gap = get_value(got, "chi2", ()).item()
     exact = math.log(2) - torch.digamma(torch.tensor(2.0, dtype=F64)).item()
     if not (gap >= 0 and abs(gap - exact) <= 5 * _jensen_stderr(inputs["chi2"]).item()):
         raise Fail("wrong or negative gap for a chi-square variable — hint: log(mean) − mean(log) over the last "
                     "dimension.")
-    if not -1e-13 <= _value(got, "nearly_constant", ()).item() <= 1e-7:
+    if not -1e-13 <= get_value(got, "nearly_constant", ()).item() <= 1e-7:
         raise Fail("a nearly constant X must give a gap just above 0.")
-    if not _value(got, "constant").abs().max().item() <= 1e-12:
+    if not get_value(got, "constant").abs().max().item() <= 1e-12:
         raise Fail("a constant X must give a gap of 0.")
     return "batched, chi-square and (nearly) constant inputs"
 
@@ -216,8 +199,8 @@ def _match_components(mu_hat: torch.Tensor, mu_true: torch.Tensor) -> list[int]:
 
 def _check_em(got: dict, x: torch.Tensor, theta_true, show_expected: bool) -> str:
     """The check cell's check_em_run, on the θ_t and Q_t of the student's run (ℓ and F recomputed here)."""
-    thetas = _value(got, "em.theta")
-    resps = _value(got, "em.resp")
+    thetas = get_value(got, "em.theta", finite=False)  # NaN or inf is diagnosed below, with the likely cause
+    resps = get_value(got, "em.resp", finite=False)
     K = len(theta_true[0])
     if thetas.dim() != 3 or thetas.shape[1:] != (3, K) or resps.shape != (len(thetas), len(x), K):
         raise Fail("e_step / m_step return the wrong shapes during EM (responsibilities (N, K), parameters (K,)).")
@@ -235,8 +218,8 @@ def _check_em(got: dict, x: torch.Tensor, theta_true, show_expected: bool) -> st
         t = int(drops.argmin())
         raise Fail(f"log p(x) decreased from iteration {t} to {t + 1} by {-drops.min().item():.3g} nats — hint: the "
                     "M-step must maximize F for fixed Q: π_k = N_k/N, μ_k and σ_k² weighted by r_nk over N_k.")
-    _close("em.your_log_px", got, ll, rtol=1e-10, atol=1e-8, hidden=not show_expected,
-           hint="Σ_n of your log p(x_n) must equal the log-likelihood ℓ(θ_t) at every iteration.")
+    require_close("em.your_log_px", got, ll, rtol=1e-10, atol=1e-8, hidden=not show_expected,
+                  hint="Σ_n of your log p(x_n) must equal the log-likelihood ℓ(θ_t) at every iteration.")
     f_m = torch.tensor([_free_energy(x, resps[t], *thetas[t + 1]) for t in range(len(thetas) - 1)], dtype=F64)
     if (f_m < f_e[:len(f_m)] - tol).any() or (f_m > ll[1:len(f_m) + 1] + tol).any():
         raise Fail("an M-step decreased F, or F rose above log p(x) — hint: check the M-step formulas.")
@@ -273,12 +256,12 @@ def probe_em_steps_visible(ns: dict) -> dict:
 
 @criteria("e_step and m_step")
 def judge_em_steps_visible(got: dict, want: dict) -> str:
-    resp = _value(got, "resp")
+    resp = get_value(got, "resp", finite=False)  # NaN or inf is diagnosed below, with the likely cause
     if tuple(resp.shape) != (4, 3):
         raise Fail(f"the responsibilities have shape {tuple(resp.shape)}, expected (4, 3)"
                     + (" — hint: one row per data point, one column per component: (N, K)."
                        if tuple(resp.shape) == (3, 4) else ""))
-    log_px = _value(got, "log_px", (4,))
+    log_px = get_value(got, "log_px", (4,), finite=False)
     underflow = "x = 60 is far from every component: exp(a_nk) underflows to 0 and 0/0 is NaN. Use torch.logsumexp."
     _finite("the responsibilities", resp, underflow)
     _finite("log p(x_n)", log_px, underflow)
@@ -287,18 +270,19 @@ def judge_em_steps_visible(got: dict, want: dict) -> str:
                     + ("you normalized over the data points (dim=0); normalize over the components (dim=1)."
                        if torch.allclose(resp.sum(0), torch.ones(3, dtype=F64)) else
                        "divide by Σ_j π_j N(x_n; μ_j, σ_j²) for each point."))
-    _close("resp", got, want["resp"], rtol=1e-6, atol=1e-12, hidden=False)
-    _close("log_px", got, want["log_px"], rtol=1e-9, atol=1e-8, hidden=False,
-           hint="log p(x_n) = logsumexp over k of a[n, k] = log π_k + log N(x_n; μ_k, σ_k²).")
-    pi, _, var = (_value(got, name, (2,)) for name in ("pi", "mu", "var"))
+    require_close("resp", got, want["resp"], rtol=1e-6, atol=1e-12, hidden=False)
+    require_close("log_px", got, want["log_px"], rtol=1e-9, atol=1e-8, hidden=False,
+                  hint="log p(x_n) = logsumexp over k of a[n, k] = log π_k + log N(x_n; μ_k, σ_k²).")
+    pi, _, var = (get_value(got, name, (2,)) for name in ("pi", "mu", "var"))
     if torch.allclose(pi, torch.tensor(RESP_M, dtype=F64).sum(0)):
         raise Fail("m_step: the weights sum to N, not 1 — hint: π_k = N_k / N.")
-    _close("pi", got, want["pi"], rtol=1e-9, atol=1e-8, hidden=False, hint="π_k = N_k / N with N_k = Σ_n r_nk.")
-    _close("mu", got, want["mu"], rtol=1e-9, atol=1e-8, hidden=False, hint="μ_k = Σ_n r_nk x_n / N_k: divide by N_k, not by N.")
+    require_close("pi", got, want["pi"], rtol=1e-9, atol=1e-8, hidden=False, hint="π_k = N_k / N with N_k = Σ_n r_nk.")
+    require_close("mu", got, want["mu"], rtol=1e-9, atol=1e-8, hidden=False,
+                  hint="μ_k = Σ_n r_nk x_n / N_k: divide by N_k, not by N.")
     if torch.allclose(var, want["var"].double().sqrt(), rtol=1e-6):
         raise Fail("m_step: these are standard deviations — hint: return the variances σ_k², not σ_k.")
-    _close("var", got, want["var"], rtol=1e-9, atol=1e-8, hidden=False,
-           hint="σ_k² = Σ_n r_nk (x_n − μ_k)² / N_k, with the *new* μ_k and weights r_nk.")
+    require_close("var", got, want["var"], rtol=1e-9, atol=1e-8, hidden=False,
+                  hint="σ_k² = Σ_n r_nk (x_n − μ_k)² / N_k, with the *new* μ_k and weights r_nk.")
     return "one E-step and one M-step on the visible example"
 
 
@@ -341,14 +325,14 @@ def probe_em_hidden(ns: dict) -> dict:
 
 @criteria("e_step, m_step and EM (hidden)")
 def judge_em_hidden(got: dict, want: dict) -> str:
-    _close("resp", got, want["resp"], rtol=1e-6, atol=1e-12, hidden=True,
-           hint="responsibilities are softmax over the components of log π_k + log N(x_n; μ_k, σ_k²), in log space.")
-    _close("log_px", got, want["log_px"], rtol=1e-9, atol=1e-8, hidden=True,
-           hint="log p(x_n) = logsumexp over k; points far from every component must not underflow.")
+    require_close("resp", got, want["resp"], rtol=1e-6, atol=1e-12, hidden=True,
+                  hint="responsibilities are softmax over the components of log π_k + log N(x_n; μ_k, σ_k²), in log space.")
+    require_close("log_px", got, want["log_px"], rtol=1e-9, atol=1e-8, hidden=True,
+                  hint="log p(x_n) = logsumexp over k; points far from every component must not underflow.")
     hints = {"pi": "π_k = N_k / N.", "mu": "μ_k = Σ_n r_nk x_n / N_k.",
              "var": "σ_k² = Σ_n r_nk (x_n − μ_k)² / N_k, with the new μ_k (variances, not standard deviations)."}
     for name, hint in hints.items():
-        _close(name, got, want[name], rtol=1e-9, atol=1e-8, hidden=True, hint=hint)
+        require_close(name, got, want[name], rtol=1e-9, atol=1e-8, hidden=True, hint=hint)
     if not _flag(got, "input_unchanged"):
         raise Fail("e_step changed its input x in place.")
     return "E-step, M-step; EM with K = 2: " + _check_em(got, _sample_gmm(2000, THETA_HIDDEN, EM_HIDDEN_SEED),
@@ -398,14 +382,14 @@ def _probe_kl(ns: dict, inputs: dict) -> dict:
 
 def _check_kl(got: dict, want: dict, inputs: dict, hidden: bool) -> None:
     for name, (mu, logvar) in inputs.items():
-        value = _value(got, name, mu.shape[:-1], hint="sum over the latent dimensions (the last one), keep the batch.")
+        value = get_value(got, name, mu.shape[:-1], hint="sum over the latent dimensions (the last one), keep the batch.")
         if not torch.allclose(value, want[name].double(), rtol=1e-6, atol=1e-10):
             mistake = _match_variant(value, _kl_mistakes(mu, logvar), rtol=1e-6)
             if mistake:
                 raise Fail(f"{name}: does not match the KL divergence — hint: {mistake}")
         if not _flag(got, f"{name}_unchanged"):
             raise Fail("kl_normal_std changed its inputs in place.")
-        _close(name, got, want[name], rtol=1e-6, atol=1e-10, hidden=hidden)
+        require_close(name, got, want[name], rtol=1e-6, atol=1e-10, hidden=hidden)
 
 
 def probe_kl_visible(ns: dict) -> dict:
@@ -417,7 +401,7 @@ def probe_kl_visible(ns: dict) -> dict:
 @criteria("kl_normal_std")
 def judge_kl_visible(got: dict, want: dict) -> str:
     _check_kl(got, want, _kl_visible_inputs(), hidden=False)
-    if not _value(got, "zero").abs().max().item() <= 1e-12:
+    if not get_value(got, "zero").abs().max().item() <= 1e-12:
         raise Fail("KL(N(0, I) ‖ N(0, I)) must be 0 — hint: at mu = 0, logvar = 0 every term must cancel.")
     return "5 Gaussians in 3 dimensions match torch.distributions.kl_divergence"
 
@@ -431,8 +415,8 @@ def probe_kl_hidden(ns: dict) -> dict:
 @criteria("kl_normal_std (hidden)")
 def judge_kl_hidden(got: dict, want: dict) -> str:
     _check_kl(got, want, _kl_hidden_inputs(), hidden=True)
-    _close("shift", got, want["shift"], rtol=1e-9, atol=1e-8, hidden=True,
-           hint="with unit variances the KL is ½ |μ|², summed over the dimensions.")
+    require_close("shift", got, want["shift"], rtol=1e-9, atol=1e-8, hidden=True,
+                  hint="with unit variances the KL is ½ |μ|², summed over the dimensions.")
     return "16 and 1 latent dimensions, a mean shift alone"
 
 
@@ -466,7 +450,7 @@ def _elbo_grid_hidden() -> dict:
 def _check_elbo(got: dict, want: dict, cases: dict, hidden: bool) -> None:
     """check_elbo_identity: F + KL(q ‖ p(z|x)) = log p(x) to 1e-6, i.e. F equal to the reference within 1e-6."""
     for name, (model, _x, m, s) in cases.items():
-        value = _value(got, name, m.shape, hint="one ELBO per (x, m, s): no reduction.")
+        value = get_value(got, name, m.shape, hint="one ELBO per (x, m, s): no reduction.")
         reference = want[name].double()
         if not torch.allclose(value, reference, rtol=0, atol=1e-6):
             kl_prior = torch.distributions.kl_divergence(torch.distributions.Normal(m, s),
@@ -483,8 +467,8 @@ def _check_elbo(got: dict, want: dict, cases: dict, hidden: bool) -> None:
             }, rtol=1e-6)
             if mistake:
                 raise Fail(f"F + KL(q ‖ p(z|x)) ≠ log p(x) — hint: {mistake}")
-        _close(name, got, reference, rtol=0, atol=1e-6, hidden=hidden,
-               hint="ELBO + KL(q ‖ p(z|x)) must equal log p(x); test expected_log_likelihood alone: at s → 0 it must "
+        require_close(name, got, reference, rtol=0, atol=1e-6, hidden=hidden,
+                      hint="ELBO + KL(q ‖ p(z|x)) must equal log p(x); test expected_log_likelihood alone: at s → 0 it must "
                     "equal log N(x; w m, σ²).")
 
 
@@ -517,8 +501,8 @@ def _check_elbo_mc(got: dict, prefix: str, model: LinearGaussian, x: float, m: f
                    hidden: bool) -> str:
     """check_elbo_mc: the estimate within 4 true standard errors of the closed form (CLT, two-sided tail 6e-5); the
     reported standard error within 5 of its own relative standard errors √((κ − 1) / (4n)) of the true one."""
-    est = _value(got, f"{prefix}.estimate", ()).item()
-    se = _value(got, f"{prefix}.stderr", ()).item()
+    est = get_value(got, f"{prefix}.estimate", ()).item()
+    se = get_value(got, f"{prefix}.stderr", ()).item()
     F, sd, kurtosis = _mc_truth(model, x, m, s, seed + 1)
     se_true = sd / math.sqrt(n)
     if not abs(est - F) <= 4 * se_true:
@@ -565,8 +549,8 @@ def probe_elbo_hidden(ns: dict) -> dict:
 def judge_elbo_hidden(got: dict, want: dict) -> str:
     _check_elbo(got, {k: want[k] for k in ("grid", "one_x_per_q")}, _elbo_grid_hidden(), hidden=True)
     detail = _check_elbo_mc(got, "mc", *MC_HIDDEN, hidden=True)
-    est = _value(got, "mc_posterior.estimate", ()).item()
-    se = _value(got, "mc_posterior.stderr", ()).item()
+    est = get_value(got, "mc_posterior.estimate", ()).item()
+    se = get_value(got, "mc_posterior.stderr", ()).item()
     if not (abs(est - MODEL_H.log_marginal(X_H).item()) <= 1e-9 and abs(se) <= 1e-9):
         raise Fail("with q = the posterior every term is log p(x): the estimate must be exact, its s.e. 0 — hint: each "
                     "term is log p(x, z) − log q(z).")
@@ -597,8 +581,8 @@ def _check_iw(got: dict, model, x, m, s, ks, n_outer, seed, hidden: bool) -> str
     F = _elbo_reference(x_t, torch.tensor(m, dtype=F64), torch.tensor(s, dtype=F64), model).item()
     results = []
     for k in ks:
-        est = _value(got, f"k{k}.estimate", ()).item()
-        se = _value(got, f"k{k}.stderr", ()).item()
+        est = get_value(got, f"k{k}.estimate", ()).item()
+        se = get_value(got, f"k{k}.stderr", ()).item()
         if not (math.isfinite(est) and math.isfinite(se)):
             raise Fail(f"L_{k} or its standard error is NaN or inf.")
         if est > log_px + 4 * se + 1e-9:
@@ -645,8 +629,8 @@ def judge_iw_hidden(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by i
     detail = _check_iw(got, *IW_HIDDEN, hidden=True)
     log_px = MODEL_H.log_marginal(X_H).item()
     for k in (1, 6):
-        est = _value(got, f"posterior{k}.estimate", ()).item()
-        se = _value(got, f"posterior{k}.stderr", ()).item()
+        est = get_value(got, f"posterior{k}.estimate", ()).item()
+        se = get_value(got, f"posterior{k}.stderr", ()).item()
         if not (abs(est - log_px) <= 1e-9 and abs(se) <= 1e-9):
             raise Fail("with q = the posterior every weight is p(x): L_k = log p(x) exactly.")
     return f"{detail}; exact at q = posterior"
@@ -684,20 +668,20 @@ def _probe_beta(ns: dict, model: LinearGaussian, x: float, betas) -> dict:
 def _check_beta(got: dict, model: LinearGaussian, x: float, betas, hidden: bool) -> None:
     """check_beta: (m*, s*) is a stationary maximum of the student's beta_objective for each β; β = 1 gives the ELBO and
     the exact posterior, β ≠ 1 does not."""
-    _close("objective_beta1", got, _value(got, "elbo", (3,)), rtol=1e-12, atol=1e-12, hidden=hidden,
-           hint="beta_objective at β = 1 must equal your elbo.")
+    require_close("objective_beta1", got, get_value(got, "elbo", (3,)), rtol=1e-12, atol=1e-12, hidden=hidden,
+                  hint="beta_objective at β = 1 must equal your elbo.")
     post_mean, post_std = (v.item() for v in model.posterior(x))
     for i, beta in enumerate(betas):
-        m_b = _value(got, f"beta{i}.m", ()).item()
-        s_b = _value(got, f"beta{i}.s", ()).item()
+        m_b = get_value(got, f"beta{i}.m", ()).item()
+        s_b = get_value(got, f"beta{i}.s", ()).item()
         if not s_b > 0:
             raise Fail(f"s* = {s_b:.3g} at β = {beta}: a standard deviation must be positive.")
-        grad = _value(got, f"beta{i}.grad", (2,))
+        grad = get_value(got, f"beta{i}.grad", (2,))
         if not grad.norm().item() <= 1e-6:
             raise Fail(f"at β = {beta} the gradient of beta_objective at (m*, s*) has size {grad.norm().item():.3g}, not 0 "
                         "— hint: set both partial derivatives to zero (∂/∂m and ∂/∂s²), or optimize longer.")
-        value = _value(got, f"beta{i}.value").item()
-        if (_value(got, f"beta{i}.nearby", (len(STEPS),)) > value + 1e-12).any():
+        value = get_value(got, f"beta{i}.value").item()
+        if (get_value(got, f"beta{i}.nearby", (len(STEPS),)) > value + 1e-12).any():
             raise Fail(f"at β = {beta}, a nearby (m, s) has a larger objective: (m*, s*) is not the maximum.")
         distance = math.hypot(m_b - post_mean, s_b - post_std)
         if beta == 1.0 and distance > 1e-6:
@@ -732,8 +716,8 @@ def probe_beta_hidden(ns: dict) -> dict:
 def judge_beta_hidden(got: dict, want: dict) -> str:
     _check_beta(got, MODEL_H, X_H, BETAS_HIDDEN, hidden=True)
     for beta in BETAS_CLOSED_FORM:
-        _close(f"closed_form{beta}", got, want[f"closed_form{beta}"], rtol=1e-7, atol=1e-8, hidden=True,
-               hint="maximize E_q[log p(x | z)] − β KL(q ‖ p(z)) over m and s: the KL term carries the β.")
+        require_close(f"closed_form{beta}", got, want[f"closed_form{beta}"], rtol=1e-7, atol=1e-8, hidden=True,
+                      hint="maximize E_q[log p(x | z)] − β KL(q ‖ p(z)) over m and s: the KL term carries the β.")
     return "stationary maxima on another model, and the closed form"
 
 

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from utils.grading.judge import Fail, criteria
+from utils.grading.judge import Fail, criteria, get_value
 
 LATENT = 8
 STEPS, LR = 300, 0.3  # the notebook's PER_POINT_STEPS, PER_POINT_LR
@@ -380,17 +380,6 @@ PROBES = {
 
 
 # ---- judges (trusted) -----------------------------------------------------------------------------------------------
-def _tensor(got: dict, name: str, shape: tuple | None = None, what: str = "") -> torch.Tensor:
-    value = got.get(name)
-    if value is None:
-        raise Fail(f"{what or name} is missing (not a tensor?)")
-    if shape is not None and tuple(value.shape) != tuple(shape):
-        raise Fail(f"{what or name} has shape {tuple(value.shape)} but should have shape {tuple(shape)}")
-    if value.is_floating_point() and not torch.isfinite(value).all():
-        raise Fail(f"{what or name} contains NaN or inf")
-    return value.double()
-
-
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise Fail(message)
@@ -401,7 +390,7 @@ def _check_linear_elbo_visible(got: dict, want: dict) -> str:
     if "elbo" in got and tuple(got["elbo"].shape) != (200,):
         raise Fail(f"the result has shape {tuple(got['elbo'].shape)} for 200 points, expected (200,). Hint: one ELBO "
                     "per data point: sum over pixels and latent dimensions, not over the points.")
-    elbo = _tensor(got, "elbo", (200,), "linear_elbo's result")
+    elbo = get_value(got, "elbo", (200,), "linear_elbo's result")
     log_px = P["log_px"][:200]
     mu, logvar = P["post_mean"][:200], P["post_var"].log().expand(200, -1)
     w2 = (P["W"] ** 2).sum(0)
@@ -428,7 +417,7 @@ def _check_linear_elbo_visible(got: dict, want: dict) -> str:
 
 def _check_linear_elbo_hidden(got: dict, want: dict) -> str:
     for name, what in [("random_model", "on a random linear model"), ("one_point_float32", "on a float32 example")]:
-        value = _tensor(got, name, tuple(want[name].shape), f"linear_elbo {what}")
+        value = get_value(got, name, tuple(want[name].shape), f"linear_elbo {what}")
         if not torch.allclose(value, want[name].double(), rtol=1e-8 if name == "random_model" else 1e-5,
                               atol=1e-8 if name == "random_model" else 1e-3):
             raise Fail(f"wrong values {what} (a W that is not orthogonal, random Q). Hint: the expected "
@@ -442,8 +431,8 @@ def _check_per_point_visible(got: dict, want: dict) -> str:
     _require(STEPS <= calls <= STEPS + 2, f"{calls} ELBO evaluations for {STEPS} steps. Hint: " + (
         "evaluate elbo_fn once per step on all points at once, not in a loop over points." if calls > STEPS
         else "take `steps` optimizer steps."))
-    mu = _tensor(got, "mu", (1000, LATENT), "per_point_inference mu")
-    logvar = _tensor(got, "logvar", (1000, LATENT), "per_point_inference logvar")
+    mu = get_value(got, "mu", (1000, LATENT), "per_point_inference mu")
+    logvar = get_value(got, "logvar", (1000, LATENT), "per_point_inference logvar")
     gap = P["log_px"] - _linear_elbo(P["x_test64"], mu, logvar, P["W"], P["b"], P["s2"])
     zeros = torch.zeros(1000, LATENT, dtype=torch.float64)
     gap_prior = (P["log_px"] - _linear_elbo(P["x_test64"], zeros, zeros, P["W"], P["b"], P["s2"])).mean()
@@ -464,8 +453,8 @@ def _check_per_point_visible(got: dict, want: dict) -> str:
     dlogvar = (logvar - P["post_var"].log()).abs().max().item()
     _require(dlogvar <= 0.2, f"largest |logvar - log posterior variance| is {dlogvar:.3g} (at most 0.2). Hint: {hint}")
     # Non-linear decoder: the student's per-point optimum against the instructor's, paired per image, within 3 SE.
-    elbo_nl = _nl_evaluate(_tensor(got, "mu_nl", (1000, LATENT), "mu (non-linear decoder)"),
-                           _tensor(got, "logvar_nl", (1000, LATENT), "logvar (non-linear decoder)"))
+    elbo_nl = _nl_evaluate(get_value(got, "mu_nl", (1000, LATENT), "mu (non-linear decoder)"),
+                           get_value(got, "logvar_nl", (1000, LATENT), "logvar (non-linear decoder)"))
     diff = elbo_nl - _nl_reference()["pp"]
     se = diff.std().item() / math.sqrt(len(diff))
     _require(torch.isfinite(diff).all() and diff.mean().item() >= -3 * se,
@@ -478,16 +467,16 @@ def _check_per_point_visible(got: dict, want: dict) -> str:
 def _check_per_point_hidden(got: dict, want: dict) -> str:
     W, b, s2, x = _random_linear(32, 200, torch.float64)
     mean, logvar_opt, best = _best_diagonal(x, W, b, s2)
-    mu = _tensor(got, "mu", (200, 3), "per_point_inference mu")
-    logvar = _tensor(got, "logvar", (200, 3), "per_point_inference logvar")
+    mu = get_value(got, "mu", (200, 3), "per_point_inference mu")
+    logvar = get_value(got, "logvar", (200, 3), "per_point_inference logvar")
     gap = best - _linear_elbo(x, mu, logvar, W, b, s2)
     _require(gap.min().item() >= -1e-3 and gap.max().item() <= 0.01,
              "on another linear model (full posterior covariance) the result is not within 0.01 nats of the best "
              "diagonal Q. Hint: Adam on both mu and logvar, loss -sum_i F_i, cosine decay over `steps` steps.")
     _require((logvar - logvar_opt).abs().max().item() <= 0.2, "on another linear model logvar is more than 0.2 from "
              "the optimal log-variances.")
-    mu_i = _tensor(got, "mu_init", (200, 3), "mu when started from init")
-    logvar_i = _tensor(got, "logvar_init", (200, 3), "logvar when started from init")
+    mu_i = get_value(got, "mu_init", (200, 3), "mu when started from init")
+    logvar_i = get_value(got, "logvar_init", (200, 3), "logvar when started from init")
     _require(torch.allclose(torch.cat([mu_i, logvar_i]), torch.cat([mean, logvar_opt]).float().double(), rtol=1e-4,
                             atol=1e-4), "started at the optimum with a tiny learning rate, the result moved away. "
              "Hint: start from a copy of init when it is given.")
@@ -498,8 +487,8 @@ def _check_per_point_hidden(got: dict, want: dict) -> str:
 
 def _check_encoder_visible(got: dict, want: dict) -> str:
     P = _ppca()
-    mu = _tensor(got, "mu", (1000, LATENT), "Encoder mu")
-    logvar = _tensor(got, "logvar", (1000, LATENT), "Encoder logvar")
+    mu = get_value(got, "mu", (1000, LATENT), "Encoder mu")
+    logvar = get_value(got, "logvar", (1000, LATENT), "Encoder logvar")
     elbo_enc = _linear_elbo(P["x_test64"], mu, logvar, P["W"], P["b"], P["s2"])
     zeros = torch.zeros_like(mu)
     # The per-point optimum of the linear model is the exact posterior (PPCA's is diagonal): its ELBO is log p(x).
@@ -520,8 +509,8 @@ def _check_encoder_visible(got: dict, want: dict) -> str:
     # Fixed non-linear decoder: train_encoder with its defaults must close at least 90% of the gap between Q = p(z)
     # and the per-point optimum, and not beat that optimum by more than 3 standard errors (paired, 1,000 images).
     ref = _nl_reference()
-    elbo_nl = _nl_evaluate(_tensor(got, "mu_nl", (1000, LATENT), "mu (non-linear decoder)"),
-                           _tensor(got, "logvar_nl", (1000, LATENT), "logvar (non-linear decoder)"))
+    elbo_nl = _nl_evaluate(get_value(got, "mu_nl", (1000, LATENT), "mu (non-linear decoder)"),
+                           get_value(got, "logvar_nl", (1000, LATENT), "logvar (non-linear decoder)"))
     diff = ref["pp"] - elbo_nl
     se = diff.std().item() / math.sqrt(len(diff))
     gap_prior_nl = (ref["pp"] - ref["prior"]).mean().item()
@@ -538,14 +527,14 @@ def _check_encoder_visible(got: dict, want: dict) -> str:
 
 def _check_encoder_hidden(got: dict, want: dict) -> str:
     _require(bool(got.get("is_tuple", torch.tensor(False)).item()), "Encoder's forward must return a tuple (mu, logvar).")
-    mu_s = _tensor(got, "mu_small", (5, 2), "Encoder(13, 7, 2) mu")
-    logvar_s = _tensor(got, "logvar_small", (5, 2), "Encoder(13, 7, 2) logvar")
+    mu_s = get_value(got, "mu_small", (5, 2), "Encoder(13, 7, 2) mu")
+    logvar_s = get_value(got, "logvar_small", (5, 2), "Encoder(13, 7, 2) logvar")
     _require(not torch.allclose(mu_s, logvar_s), "Encoder returns the same tensor as mu and logvar: split the output.")
     W, b, s2, x = _random_linear(33, 2500, torch.float32, skip=lambda g: torch.randn(5, 13, generator=g))
     W, b, s2, x_new = W.double(), b.double(), s2.double(), x[2000:].double()
     mean, logvar_opt, best = _best_diagonal(x_new, W, b, s2)
-    mu = _tensor(got, "mu", (500, 3), "the trained encoder's mu")
-    logvar = _tensor(got, "logvar", (500, 3), "the trained encoder's logvar")
+    mu = get_value(got, "mu", (500, 3), "the trained encoder's mu")
+    logvar = get_value(got, "logvar", (500, 3), "the trained encoder's logvar")
     zeros = torch.zeros_like(mean)
     ratio = ((best - _linear_elbo(x_new, mu, logvar, W, b, s2)).mean()
              / (best - _linear_elbo(x_new, zeros, zeros, W, b, s2)).mean()).item()
@@ -600,8 +589,8 @@ def _check_tradeoff_hidden(got: dict, want: dict) -> str:
 def _semi_elbos(got: dict, ks: list[int], x, W, b, s2) -> list[float]:
     out = []
     for k in ks:
-        mu = _tensor(got, f"mu_{k}", (len(x), W.shape[1]), f"semi_amortized[{k}] mu")
-        logvar = _tensor(got, f"logvar_{k}", (len(x), W.shape[1]), f"semi_amortized[{k}] logvar")
+        mu = get_value(got, f"mu_{k}", (len(x), W.shape[1]), f"semi_amortized[{k}] mu")
+        logvar = get_value(got, f"logvar_{k}", (len(x), W.shape[1]), f"semi_amortized[{k}] logvar")
         out.append(_linear_elbo(x, mu, logvar, W, b, s2).mean().item())
     return out
 
@@ -610,8 +599,8 @@ def _check_semi_visible(got: dict, want: dict) -> str:
     P = _ppca()
     _require(bool(got["is_dict"].item()), "semi_amortized must return a dict {K: (mu, logvar)}.")
     _require(bool(got["keys"].all().item()), "semi_amortized must return one entry per K in ks.")
-    enc = torch.cat([_tensor(got, "encoder_mu"), _tensor(got, "encoder_logvar")])
-    k0 = torch.cat([_tensor(got, "mu_0", (1000, LATENT)), _tensor(got, "logvar_0", (1000, LATENT))])
+    enc = torch.cat([get_value(got, "encoder_mu"), get_value(got, "encoder_logvar")])
+    k0 = torch.cat([get_value(got, "mu_0", (1000, LATENT)), get_value(got, "logvar_0", (1000, LATENT))])
     _require(torch.allclose(k0, enc, rtol=1e-6, atol=1e-6), "K = 0 must be the encoder's output. Hint: K = 0 means no "
              "step: return the encoder's mu and logvar.")
     calls = int(got["calls"].item())
@@ -633,7 +622,7 @@ def _check_semi_hidden(got: dict, want: dict) -> str:
     W, b, s2, x = (t.double() for t in _semi_hidden_model())
     x_new = x[1000:]
     f = _semi_elbos(got, [0, 3, 30], x_new, W, b, s2)
-    f_enc = _linear_elbo(x_new, _tensor(got, "encoder_mu"), _tensor(got, "encoder_logvar"), W, b, s2).mean().item()
+    f_enc = _linear_elbo(x_new, get_value(got, "encoder_mu"), get_value(got, "encoder_logvar"), W, b, s2).mean().item()
     _require(math.isclose(f[0], f_enc, rel_tol=1e-6, abs_tol=1e-6), "K = 0 on another model is not the encoder's output.")
     _require(f[1] - f[0] >= -1e-3, "the ELBO got worse after 3 steps. Hint: start from the encoder's output (init=...), "
              "not from the prior.")

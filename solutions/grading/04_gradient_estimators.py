@@ -29,7 +29,7 @@ import math
 import torch
 
 from utils import estimators_demo as demo
-from utils.grading.judge import Fail, close, criteria
+from utils.grading.judge import Fail, close, criteria, get_value
 
 
 def _f64(value) -> torch.Tensor:
@@ -256,17 +256,6 @@ PROBES = {
 
 
 # ---- judges (trusted) -----------------------------------------------------------------------------------------------
-def _get(got: dict, name: str, shape: tuple | None = None, what: str = "") -> torch.Tensor:
-    value = got.get(name)
-    if value is None:
-        raise Fail(f"{what or name} is missing (did the function return a tensor or a number?)")
-    if shape is not None and tuple(value.shape) != tuple(shape):
-        raise Fail(f"{what or name} has shape {tuple(value.shape)} but should have shape {tuple(shape)}")
-    if value.is_floating_point() and not torch.isfinite(value).all():
-        raise Fail(f"{what or name} contains NaN or inf")
-    return value.double() if value.is_floating_point() else value
-
-
 def _flag(got: dict, name: str) -> bool:
     value = got.get(name)
     return value is not None and bool(value.item())
@@ -298,7 +287,7 @@ def _check_score_visible(got: dict, want: dict) -> str:
     if not _flag(got, "same_seed_equal"):
         raise Fail("two calls with identically seeded generators differ. Hint: draw all randomness from the "
                     "`generator` argument (torch.randn(..., generator=generator)).")
-    est = _get(got, "estimates", (3000,), "the 3000 estimates")
+    est = get_value(got, "estimates", (3000,), "the 3000 estimates")
     if torch.unique(est).numel() < 1500:
         raise Fail("repeated calls return (almost) the same value. Hint: draw fresh samples from the generator on every "
                     "call; do not re-seed it inside the function.")
@@ -332,7 +321,7 @@ def _check_score_hidden(got: dict, want: dict) -> str:
                  {k.removeprefix("exact."): v for k, v in want.items() if k.startswith("exact.")},
                  "score_function_grad", "draw eps = torch.randn(n, generator=generator, dtype=torch.float64), "
                  "z = theta + eps, and return the mean of f(z)·(z-θ).")
-    est = _get(got, "estimates", (2000,), "the 2000 estimates at θ = -0.7")
+    est = get_value(got, "estimates", (2000,), "the 2000 estimates at θ = -0.7")
     _, _, mean_ok, _, _, _ = _mean_and_variance_test(est, _score_coeffs(-0.7), 20)
     if not mean_ok:
         raise Fail("at θ = -0.7 the mean of 2000 estimates is more than 4 standard errors from 2θ.")
@@ -345,7 +334,7 @@ def _check_pathwise_visible(got: dict, want: dict) -> str:
     if not _flag(got, "same_seed_equal"):
         raise Fail("two calls with identically seeded generators differ. Hint: draw all randomness from the "
                     "`generator` argument.")
-    est = _get(got, "estimates", (3000,), "the 3000 estimates")
+    est = get_value(got, "estimates", (3000,), "the 3000 estimates")
     mean, per_sample, mean_ok, var_ok, se, grad = _mean_and_variance_test(est, _pathwise_coeffs(2.0), 10)
     if not mean_ok and 40 < per_sample < 200:
         raise Fail(f"the mean is {mean:.3f} and the per-sample variance {per_sample:.1f}, far above 4. Hint: variance "
@@ -376,8 +365,8 @@ def _experiment_statistics(got: dict, prefix: str, theta: float, ns: list[int], 
                            hint_mean: str) -> None:
     for name, coeffs in [("score", _score_coeffs(theta)), ("pathwise", _pathwise_coeffs(theta))]:
         key = prefix.format(name=name)
-        means = _get(got, f"{key}.means", (len(ns),), f"the means ({name})")
-        variances = _get(got, f"{key}.variances", (len(ns),), f"the variances ({name})")
+        means = get_value(got, f"{key}.means", (len(ns),), f"the means ({name})")
+        variances = get_value(got, f"{key}.variances", (len(ns),), f"the variances ({name})")
         grad, v, mu4 = demo.gaussian_polynomial_moments(coeffs)
         for n, m, s2 in zip(ns, means.tolist(), variances.tolist(), strict=True):
             se = (v / (n * reps)) ** 0.5
@@ -394,12 +383,12 @@ def _experiment_statistics(got: dict, prefix: str, theta: float, ns: list[int], 
 
 
 def _check_experiment_visible(got: dict, want: dict) -> str:
-    toy = _get(got, "toy_means", (2,), "run_experiment means")
-    _get(got, "toy_vars", (2,), "run_experiment variances")
+    toy = get_value(got, "toy_means", (2,), "run_experiment means")
+    get_value(got, "toy_vars", (2,), "run_experiment variances")
     if not torch.allclose(toy, torch.tensor([3.0, 7.0], dtype=torch.float64), rtol=1e-5, atol=1e-8):
         raise Fail("with an estimator that returns N, the means should be [3, 7]. Hint: one entry per N in ns, each the "
                     "mean over the reps estimates.")
-    count = _get(got, "count_vars", (2,), "run_experiment variances")
+    count = get_value(got, "count_vars", (2,), "run_experiment variances")
     if torch.allclose(count, torch.full((2,), 15 / 12 * 4 / 3, dtype=torch.float64)):
         raise Fail("the variance divides by reps - 1. Hint: divide by reps like np.var: unbiased=False.")
     if not torch.allclose(count, torch.full((2,), 15 / 12, dtype=torch.float64), rtol=1e-5, atol=1e-8):
@@ -424,7 +413,7 @@ def _check_variance_visible(got: dict, want: dict) -> str:
     for name, expected, second_moment, terms in [
             ("score_function_variance", 87.0, 103.0, (1 + eps) ** 2 * eps),
             ("pathwise_variance", 4.0, 20.0, 2 * (1 + eps))]:
-        at_2 = _get(got, f"{name}.at_2", (), f"{name}(2)").item()
+        at_2 = get_value(got, f"{name}.at_2", (), f"{name}(2)").item()
         if abs(at_2 - second_moment) < 1e-9:
             raise Fail(f"{name}(2) is {at_2:g}, the second moment E[g²]. Hint: subtract the squared mean (2θ)².")
         if not math.isclose(at_2, expected, rel_tol=1e-9):
@@ -434,7 +423,7 @@ def _check_variance_visible(got: dict, want: dict) -> str:
         # sample variance, estimated from the sample's own fourth moment (as the check cell).
         v_hat = terms.var().item()
         se = (((terms - terms.mean()) ** 4).mean().item() - v_hat**2) ** 0.5 / len(terms) ** 0.5
-        at_1 = _get(got, f"{name}.at_1", (), f"{name}(1)").item()
+        at_1 = get_value(got, f"{name}.at_1", (), f"{name}(1)").item()
         if not v_hat - 4 * se <= at_1 <= v_hat + 4 * se:
             raise Fail(f"{name}(1) = {at_1:g} is not within 4 standard errors of the Monte Carlo value {v_hat:.3f} "
                         f"± {se:.3f}. Hint: the formula must hold for every θ, not only θ = 2.")
@@ -445,18 +434,18 @@ def _check_variance_hidden(got: dict, want: dict) -> str:
     for name, coeffs in [("score_function_variance", _score_coeffs), ("pathwise_variance", _pathwise_coeffs)]:
         expected = torch.tensor([demo.gaussian_polynomial_moments(coeffs(t))[1] for t in HIDDEN_THETAS],
                                 dtype=torch.float64)
-        value = _get(got, name, (len(HIDDEN_THETAS),), name)
+        value = get_value(got, name, (len(HIDDEN_THETAS),), name)
         if not torch.allclose(value, expected, rtol=1e-9, atol=1e-12):
             raise Fail(f"{name} is wrong at other θ. Hint: derive Var[(θ+ε)²ε] and Var[2(θ+ε)] for all θ.")
     return "right on the hidden inputs"
 
 
 def _check_baseline_visible(got: dict, want: dict) -> str:
-    b0, plain = _get(got, "b0", ()).item(), _get(got, "plain", ()).item()
+    b0, plain = get_value(got, "b0", ()).item(), get_value(got, "plain", ()).item()
     if not math.isclose(b0, plain, rel_tol=1e-12, abs_tol=1e-15):
         raise Fail("with b = 0 it must equal score_function_grad on the same seed. Hint: draw the same way.")
     for b, v_expected in [(5.0, 42.0), (7.0, 38.0)]:
-        est = _get(got, f"estimates_b{b:g}", (4000,), f"the 4000 estimates with b = {b:g}")
+        est = get_value(got, f"estimates_b{b:g}", (4000,), f"the 4000 estimates with b = {b:g}")
         mean, per_sample, mean_ok, var_ok, se, _ = _mean_and_variance_test(est, [0.0, 4.0 - b, 4.0, 1.0], 20)
         if not mean_ok:
             raise Fail(f"b = {b:g}: mean {mean:.3f} is more than 4 SE ({se:.3f}) from 4: the baseline made it biased. "
@@ -464,17 +453,17 @@ def _check_baseline_visible(got: dict, want: dict) -> str:
         if not var_ok:
             raise Fail(f"per-sample variance with b = {b:g} is {per_sample:.3g}, outside the interval around the closed "
                         f"form {v_expected:g}. Hint: subtract the baseline from f(z), not add it.")
-    shape = tuple(_get(got, "reinforce_shape").tolist())
+    shape = tuple(get_value(got, "reinforce_shape").tolist())
     if shape != ():
         raise Fail(f"reinforce_surrogate_loss returned shape {shape}, expected a 0-d tensor (a scalar).")
     z = 2.0 + torch.randn(1000, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    if not math.isclose(_get(got, "reinforce_grad", ()).item(), (z**2 * (z - 2.0)).mean().item(), rel_tol=1e-10):
+    if not math.isclose(get_value(got, "reinforce_grad", ()).item(), (z**2 * (z - 2.0)).mean().item(), rel_tol=1e-10):
         raise Fail("the REINFORCE surrogate's gradient is not the mean of z²(z-θ). Hint: log_prob(z) * f(z).detach(), "
                     "averaged (mean, not sum) over the samples.")
-    samples = _get(got, "pathwise_samples", (1000,), "pathwise_surrogate_loss samples")
+    samples = get_value(got, "pathwise_samples", (1000,), "pathwise_surrogate_loss samples")
     if not _flag(got, "pathwise_has_graph"):
         raise Fail("the pathwise samples carry no graph back to theta. Hint: use .rsample(), not .sample().")
-    if not math.isclose(_get(got, "pathwise_grad", ()).item(), (2 * samples).mean().item(), rel_tol=1e-10):
+    if not math.isclose(get_value(got, "pathwise_grad", ()).item(), (2 * samples).mean().item(), rel_tol=1e-10):
         raise Fail("the pathwise surrogate's gradient is not the mean of 2z over its samples. Hint: the loss is the mean "
                     "(not sum) of f(z) over the rsampled z.")
     return "unbiased with b = 5 and 7 (variances 42 and 38); both surrogates' gradients match"
@@ -483,15 +472,15 @@ def _check_baseline_visible(got: dict, want: dict) -> str:
 def _check_baseline_hidden(got: dict, want: dict) -> str:
     for b in (1.3, -2.0):
         name = f"baseline_{b}"
-        if not math.isclose(_get(got, name, ()).item(), want[name].item(), rel_tol=1e-9, abs_tol=1e-12):
+        if not math.isclose(get_value(got, name, ()).item(), want[name].item(), rel_tol=1e-9, abs_tol=1e-12):
             raise Fail("score_function_grad_baseline is wrong at another θ and b. Hint: the mean of (f(z) - b)(z - θ), "
                         "drawn like score_function_grad.")
     name = "reinforce_grad_graph_samples"
-    if not math.isclose(_get(got, name, ()).item(), want[name].item(), rel_tol=1e-9, abs_tol=1e-12):
+    if not math.isclose(get_value(got, name, ()).item(), want[name].item(), rel_tol=1e-9, abs_tol=1e-12):
         raise Fail("the REINFORCE surrogate differentiates through samples that carry a graph. Hint: detach the samples "
                     "(and f(z)) inside the surrogate.")
-    samples = _get(got, "pathwise_samples", (300,), "pathwise_surrogate_loss samples")
-    if not math.isclose(_get(got, "pathwise_grad", ()).item(), (2 * samples).mean().item(), rel_tol=1e-9):
+    samples = get_value(got, "pathwise_samples", (300,), "pathwise_surrogate_loss samples")
+    if not math.isclose(get_value(got, "pathwise_grad", ()).item(), (2 * samples).mean().item(), rel_tol=1e-9):
         raise Fail("the pathwise surrogate's gradient at θ = -0.9 is not the mean of 2z over its samples.")
     # The samples' mean within 4 standard errors (1/sqrt(300)) of θ = -0.9.
     if abs(samples.mean().item() + 0.9) > 4 / 300**0.5:
@@ -500,7 +489,7 @@ def _check_baseline_hidden(got: dict, want: dict) -> str:
 
 
 def _check_bandit_visible(got: dict, want: dict) -> str:
-    small = _get(got, "small", (4,), "bandit_policy_gradient's result")
+    small = get_value(got, "small", (4,), "bandit_policy_gradient's result")
     if abs(small.sum().item()) > 1e-9:
         raise Fail("the components do not sum to zero. Hint: ∇ log softmax(θ)[a] = onehot(a) - π: did you forget the "
                     "-π term?")
@@ -508,7 +497,7 @@ def _check_bandit_visible(got: dict, want: dict) -> str:
     mu = torch.tensor(BANDIT_MU, dtype=torch.float64)
     exact = pi * (mu - pi @ mu)
     for b in (0.0, 0.55):
-        batches = _get(got, f"batches_b{b:g}", (50, 4), "the 50 batch estimates")
+        batches = get_value(got, f"batches_b{b:g}", (50, 4), "the 50 batch estimates")
         mean, se = batches.mean(0), batches.std(0) / 50**0.5
         if torch.any((mean - exact).abs() > 4.5 * se):
             hint = ("the sign is flipped." if torch.allclose(mean, -exact, atol=5 * se.max().item()) else
@@ -543,16 +532,16 @@ def _check_gumbel_visible(got: dict, want: dict) -> str:
     if not 0 <= chi2 <= 25:
         raise Fail(f"the Gumbel-max frequencies do not follow softmax(logits): chi-square {chi2:.1f} > 25 (3 d.o.f.). "
                     "Hint: the Gumbel noise is -log(-log u) with u uniform on (0, 1); added to the logits.")
-    sharp = _get(got, "sharp", (2000, 4)).max(1).values.mean().item()
-    smooth = _get(got, "smooth", (2000, 4)).max(1).values.max().item()
+    sharp = get_value(got, "sharp", (2000, 4)).max(1).values.mean().item()
+    smooth = get_value(got, "smooth", (2000, 4)).max(1).values.max().item()
     if sharp < 0.9 or smooth > 0.5:
         raise Fail(f"mean max at τ = 0.05 is {sharp:.2f} (want > 0.9), largest max at τ = 20 is {smooth:.2f} "
                     "(want < 0.5). Hint: divide (logits + g) by τ; do not multiply.")
-    g_const = _get(got, "grad_constant_c", (4,), "gumbel_softmax_grad")
+    g_const = get_value(got, "grad_constant_c", (4,), "gumbel_softmax_grad")
     if not torch.allclose(g_const, torch.zeros(4, dtype=torch.float64), atol=1e-10):
         raise Fail("for constant c the gradient must be 0. Hint: differentiate the mean of c · y through the relaxed "
                     "samples y.")
-    if _get(got, "grads_e1", (20, 4))[:, 1].mean().item() <= 0:
+    if get_value(got, "grads_e1", (20, 4))[:, 1].mean().item() <= 0:
         raise Fail("raising θ_1 should raise E[y_1], but the estimated gradient is not positive. Hint: the gradient of "
                     "+mean(c · y), not its negative.")
     return "simplex, Gumbel-max frequencies, temperature and gradient sanity"
@@ -571,11 +560,11 @@ def _reference_gumbel(tau: float) -> tuple[torch.Tensor, torch.Tensor]:
 def _check_gumbel_hidden(got: dict, want: dict) -> str:
     for tau in (0.3, 1.5):
         y_ref, g_ref = _reference_gumbel(tau)
-        y = _get(got, f"tau={tau}.y", (20_000, 5), f"gumbel_softmax_sample (τ = {tau})")
+        y = get_value(got, f"tau={tau}.y", (20_000, 5), f"gumbel_softmax_sample (τ = {tau})")
         tol_y = 4.5 * (y_ref.var(0) / 20_000 + y.var(0) / 20_000).sqrt()
         if torch.any((y.mean(0) - y_ref.mean(0)).abs() > tol_y):
             raise Fail(f"τ = {tau}: the mean relaxed sample differs from the reference beyond 4.5 standard errors.")
-        g = _get(got, f"tau={tau}.grads", (200, 5), f"gumbel_softmax_grad (τ = {tau})")
+        g = get_value(got, f"tau={tau}.grads", (200, 5), f"gumbel_softmax_grad (τ = {tau})")
         tol_g = 4.5 * (g_ref.var(0) / 20_000 + g.var(0) / 200).sqrt()
         if torch.any((g.mean(0) - g_ref.mean(0)).abs() > tol_g):
             raise Fail(f"τ = {tau}: the mean gradient differs from the reference beyond 4.5 standard errors.")

@@ -197,6 +197,33 @@ class Fail(Exception):
     """Raised by a `criteria` check: one criterion failed; the message is what the student sees."""
 
 
+def get_value(got: dict, name: str, shape: tuple | None = None, what: str = "", *, hint: str = "",
+              finite: bool = True) -> torch.Tensor:
+    """The student's value `name` for a `criteria` check: present, of `shape` when given, finite; floats as float64.
+
+    Raises `Fail` naming the problem as `what` (default: the name), with `hint` after a wrong shape. Pass
+    ``finite=False`` where the judge diagnoses NaN or inf itself (e.g. "exp underflows: use logsumexp").
+    """
+    label = what or name
+    found = got.get(name)
+    if found is None:
+        raise Fail(f"{label} is missing from the results (did the function return a tensor or a number?)")
+    if shape is not None and tuple(found.shape) != tuple(shape):
+        raise Fail(f"{label} has shape {tuple(found.shape)} but should have shape {tuple(shape)}"
+                   + (f" — hint: {hint}" if hint else ""))
+    if finite and found.is_floating_point() and not torch.isfinite(found).all():
+        raise Fail(f"{label} contains NaN or inf")
+    return found.double() if found.is_floating_point() else found
+
+
+def require_close(name: str, got: dict, want: torch.Tensor, rtol: float, atol: float, hidden: bool,
+                  hint: str = "") -> None:
+    """Raise `Fail` with `compare`'s message (and `hint`) unless the student's `name` matches `want`."""
+    message = compare(name, got.get(name), want, rtol, atol, hidden)
+    if message:
+        raise Fail(message + (f" — hint: {hint}" if hint else ""))
+
+
 def criteria(label: str, check: Callable[[dict, dict], str | None] | None = None):
     """Judge from `check(got, want) -> success detail` that raises `Fail` on the first unmet criterion.
 
