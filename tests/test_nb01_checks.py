@@ -92,30 +92,34 @@ def test_forward_without_flatten_fails(nb):
 
 
 # --- 1.2: reconstruction loss -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("wrong", "says"),
-    [
-        (lambda x, lg: F.binary_cross_entropy_with_logits(lg, x.reshape(len(x), -1)), "a mean over pixels"),
-        (lambda x, lg: F.binary_cross_entropy_with_logits(lg, x.reshape(len(x), -1), reduction="sum"), "a sum over the batch"),
-        (lambda x, lg: F.binary_cross_entropy_with_logits(torch.sigmoid(lg), x.reshape(len(x), -1), reduction="sum") / len(x),
-         "probabilities passed where logits"),
-        (lambda x, lg: ((torch.sigmoid(lg) - x.reshape(len(x), -1)) ** 2).sum() / len(x), "squared error"),
-        (lambda x, lg: F.binary_cross_entropy_with_logits(lg, x.reshape(len(x), -1), reduction="none").sum(1),
-         "expected shape ()"),
-    ],
-)
+# Typical loss mistakes and what the check says (the check cell; the hidden test's words for the last one: "should have
+# shape ()"); tests/grading/test_hidden_01.py uses the same wrong losses.
+RECONSTRUCTION_LOSS_MISTAKES = [
+    (lambda x, lg: F.binary_cross_entropy_with_logits(lg, x.reshape(len(x), -1)), "a mean over pixels"),
+    (lambda x, lg: F.binary_cross_entropy_with_logits(lg, x.reshape(len(x), -1), reduction="sum"), "a sum over the batch"),
+    (lambda x, lg: F.binary_cross_entropy_with_logits(torch.sigmoid(lg), x.reshape(len(x), -1), reduction="sum") / len(x),
+     "probabilities passed where logits"),
+    (lambda x, lg: ((torch.sigmoid(lg) - x.reshape(len(x), -1)) ** 2).sum() / len(x), "squared error"),
+    (lambda x, lg: F.binary_cross_entropy_with_logits(lg, x.reshape(len(x), -1), reduction="none").sum(1),
+     "expected shape ()"),
+]
+
+
+def naive_bce(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """The textbook formula through sigmoid and log: right for moderate logits, NaN or inf for large ones."""
+    x = x.reshape(len(x), -1)
+    p = torch.sigmoid(logits)
+    return -(x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(1).mean()
+
+
+@pytest.mark.parametrize(("wrong", "says"), RECONSTRUCTION_LOSS_MISTAKES)
 def test_reconstruction_loss_mistakes(nb, wrong, says):
     assert_fails(run_check(nb, "ex1_2_visible", reconstruction_loss=wrong), says)
 
 
 def test_unstable_loss_fails_hidden_check(nb):
-    def naive(x, logits):
-        x = x.reshape(len(x), -1)
-        p = torch.sigmoid(logits)
-        return -(x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(1).mean()
-
-    assert run_check(nb, "ex1_2_visible", reconstruction_loss=naive) is None  # fine for moderate logits ...
-    assert_fails(run_check(nb, "ex1_2_hidden", reconstruction_loss=naive), "softplus")  # ... not for large ones
+    assert run_check(nb, "ex1_2_visible", reconstruction_loss=naive_bce) is None  # fine for moderate logits ...
+    assert_fails(run_check(nb, "ex1_2_hidden", reconstruction_loss=naive_bce), "softplus")  # ... not for large ones
 
 
 # --- 1.3: linear probe ------------------------------------------------------------------------------------------------

@@ -102,20 +102,21 @@ def sf_float32(theta, n, generator):
     return (z**2 * (z - theta)).mean().item()
 
 
-@pytest.mark.parametrize(
-    ("wrong", "grade_id", "says"),
-    [
-        (sf_sum, "ex4_1_visible", "the sum over samples instead of the mean"),
-        (sf_no_score, "ex4_1_visible", "the score factor (z-θ) is missing"),
-        (sf_sign, "ex4_1_visible", "a flipped sign of the score"),
-        (sf_times_z, "ex4_1_visible", "the score of N(θ,1) is (z-θ), not z"),
-        (sf_is_pathwise, "ex4_1_visible", "that is the pathwise estimator"),
-        (sf_global_rng, "ex4_1_visible", "draw all randomness from the `generator` argument"),
-        (sf_reseeds, "ex4_1_visible", "do not re-seed it inside the function"),
-        (sf_float32, "ex4_1_hidden", "dtype=torch.float64"),
-        (sf_sign, "ex4_1_hidden", "sign is flipped"),
-    ],
-)
+# Typical score-function mistakes, the check that catches each and what it says; the hidden tests use the same table.
+SCORE_FUNCTION_MISTAKES = [
+    (sf_sum, "ex4_1_visible", "the sum over samples instead of the mean"),
+    (sf_no_score, "ex4_1_visible", "the score factor (z-θ) is missing"),
+    (sf_sign, "ex4_1_visible", "a flipped sign of the score"),
+    (sf_times_z, "ex4_1_visible", "the score of N(θ,1) is (z-θ), not z"),
+    (sf_is_pathwise, "ex4_1_visible", "that is the pathwise estimator"),
+    (sf_global_rng, "ex4_1_visible", "draw all randomness from the `generator` argument"),
+    (sf_reseeds, "ex4_1_visible", "do not re-seed it inside the function"),
+    (sf_float32, "ex4_1_hidden", "dtype=torch.float64"),
+    (sf_sign, "ex4_1_hidden", "sign is flipped"),
+]
+
+
+@pytest.mark.parametrize(("wrong", "grade_id", "says"), SCORE_FUNCTION_MISTAKES)
 def test_score_function_checks_catch_mistakes(nb, wrong, grade_id, says):
     assert_fails(run_check(nb, grade_id, score_function_grad=wrong), says)
 

@@ -100,18 +100,19 @@ def elbo(kind):
     return fn
 
 
-@pytest.mark.parametrize(
-    ("kind", "says"),
-    [
-        ("sign", "sign is flipped"),
-        ("pixel_mean", "mean over pixels instead of a sum"),
-        ("batch_sum", "summed over the batch"),
-        ("logstd", "log σ (log-std)"),
-        ("probs", "probabilities were passed"),
-        ("no_kl", "KL term is missing"),
-        ("per_image", "expected shape ()"),
-    ],
-)
+# The kinds of wrong negative ELBO above and what the check says; the hidden tests use the same table.
+ELBO_MISTAKES = [
+    ("sign", "sign is flipped"),
+    ("pixel_mean", "mean over pixels instead of a sum"),
+    ("batch_sum", "summed over the batch"),
+    ("logstd", "log σ (log-std)"),
+    ("probs", "probabilities were passed"),
+    ("no_kl", "KL term is missing"),
+    ("per_image", "expected shape ()"),
+]
+
+
+@pytest.mark.parametrize(("kind", "says"), ELBO_MISTAKES)
 @pytest.mark.parametrize("grade_id", ["ex5_2_visible", "ex5_2_hidden"])
 def test_negative_elbo_mistakes_are_named(nb, kind, says, grade_id):
     assert_fails(run_check(nb, grade_id, negative_elbo=elbo(kind)), says)
@@ -136,19 +137,23 @@ def test_vae_without_sampling_or_with_sigmoid_is_named(nb):
     assert_fails(run_check(nb, "ex5_3_visible", VAE=SigmoidDecoder), "ends with a sigmoid")
 
 
+# Typical sampling and scoring mistakes (tests/grading/test_hidden_05.py uses them too).
+def uniform_codes(decoder, n, latent_dim, generator=None):
+    with torch.no_grad():
+        return torch.sigmoid(decoder(torch.rand(n, latent_dim, generator=generator)))
+
+
+def logits_not_probs(decoder, n, latent_dim, generator=None):
+    with torch.no_grad():
+        return decoder(torch.randn(n, latent_dim, generator=generator))
+
+
+def entropy_in_bits(classifier, images):
+    p = F.softmax(classifier(images), 1).detach()
+    return p.max(1).values.mean().item(), -(p * p.clamp_min(1e-30).log2()).sum(1).mean().item()
+
+
 def test_sampling_and_scoring_mistakes(nb):
-    def uniform_codes(decoder, n, latent_dim, generator=None):
-        with torch.no_grad():
-            return torch.sigmoid(decoder(torch.rand(n, latent_dim, generator=generator)))
-
-    def logits_not_probs(decoder, n, latent_dim, generator=None):
-        with torch.no_grad():
-            return decoder(torch.randn(n, latent_dim, generator=generator))
-
-    def entropy_in_bits(classifier, images):
-        p = F.softmax(classifier(images), 1).detach()
-        return p.max(1).values.mean().item(), -(p * p.clamp_min(1e-30).log2()).sum(1).mean().item()
-
     assert_fails(run_check(nb, "ex5_4_visible", sample_prior=uniform_codes), "torch.randn (standard normal)")
     assert_fails(run_check(nb, "ex5_4_visible", sample_prior=logits_not_probs), "outside [0, 1]")
     assert_fails(run_check(nb, "ex5_4_visible", prediction_scores=entropy_in_bits), "natural log")

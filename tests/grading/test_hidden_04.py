@@ -8,6 +8,7 @@ from tests import nbtools
 from tests.grading.gradetools import judge
 from tests.test_nb04_checks import (
     GRADE_IDS,
+    SCORE_FUNCTION_MISTAKES,
     _z,
     bandit_no_minus_pi,
     bandit_sign,
@@ -19,14 +20,8 @@ from tests.test_nb04_checks import (
     pw_is_score,
     pw_no_two,
     pw_sum,
-    sf_float32,
-    sf_global_rng,
     sf_is_pathwise,
-    sf_no_score,
-    sf_reseeds,
     sf_sign,
-    sf_sum,
-    sf_times_z,
     surrogate_no_detach,
     surrogate_sum,
 )
@@ -58,16 +53,8 @@ def sf_tensor(theta, n, generator):
 
 
 @pytest.mark.parametrize(("wrong", "grade_id", "says"), [
-    (sf_sum, "ex4_1_visible", "the sum over samples instead of the mean"),
-    (sf_no_score, "ex4_1_visible", "the score factor (z-θ) is missing"),
-    (sf_sign, "ex4_1_visible", "a flipped sign of the score"),
-    (sf_times_z, "ex4_1_visible", "the score of N(θ,1) is (z-θ), not z"),
-    (sf_is_pathwise, "ex4_1_visible", "that is the pathwise estimator"),
-    (sf_global_rng, "ex4_1_visible", "draw all randomness from the `generator` argument"),
-    (sf_reseeds, "ex4_1_visible", "do not re-seed it inside the function"),
+    *SCORE_FUNCTION_MISTAKES,
     (sf_tensor, "ex4_1_visible", "return a Python float"),
-    (sf_float32, "ex4_1_hidden", "dtype=torch.float64"),
-    (sf_sign, "ex4_1_hidden", "the sign is flipped"),
 ])
 def test_score_function_mistakes_are_named(wrong, grade_id, says):
     fails(grade_id, says, score_function_grad=wrong)
