@@ -216,12 +216,10 @@ def encoder_namespace(solved, encoder):
     return ns
 
 
-@pytest.fixture(scope="module")
-def trained_encoder(base):
+def stand_in_encoder(W: torch.Tensor, b: torch.Tensor, sigma2: float) -> nn.Module:
     """A stand-in for a well-trained encoder (the notebook trains the real one, under nbval): the exact posterior map
-    of the linear model, an affine layer, slightly off (means +0.3 posterior std. devs, log-variances +0.2), so that
-    its amortization gap is small but positive (~0.45 nats) as after training."""
-    W, b, sigma2 = base["W"], base["b"], base["sigma2"]
+    of the linear model x = Wz + b + noise(σ²), an affine layer, slightly off (means +0.3 posterior std. devs,
+    log-variances +0.2), so that its amortization gap is small but positive (~0.45 nats) as after training."""
     d = W.shape[1]
     M_inv = torch.linalg.inv(W.T @ W + sigma2 * torch.eye(d, dtype=W.dtype))
     post_var = (sigma2 * M_inv).diagonal()
@@ -230,6 +228,11 @@ def trained_encoder(base):
         layer.weight.copy_(torch.cat([M_inv @ W.T, torch.zeros(d, W.shape[0], dtype=W.dtype)]).float())
         layer.bias.copy_(torch.cat([-(M_inv @ W.T @ b) + 0.3 * post_var.sqrt(), post_var.log() + 0.2]).float())
     return AffineEncoder(layer).requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def trained_encoder(base):
+    return stand_in_encoder(base["W"], base["b"], base["sigma2"])
 
 
 class AffineEncoder(nn.Module):

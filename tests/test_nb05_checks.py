@@ -118,21 +118,27 @@ def test_negative_elbo_mistakes_are_named(nb, kind, says, grade_id):
     assert_fails(run_check(nb, grade_id, negative_elbo=elbo(kind)), says)
 
 
-def test_vae_without_sampling_or_with_sigmoid_is_named(nb):
-    ns = {"torch": torch, "nn": nn, "F": F, "PIXELS": 784, "HIDDEN": 400, "LATENT": 20}
-    nbtools.run_source(nbtools.cell_defining(nb, "reparameterize"), ns)
-    nbtools.run_source(nbtools.cell_defining(nb, "VAE"), ns)
+def wrong_vae_classes(vae_class: type) -> tuple[type, type]:
+    """Two typical wrong VAEs built on the right class: one decodes μ (no sampling), one ends with a sigmoid."""
 
-    class DecodesMean(ns["VAE"]):
+    class DecodesMean(vae_class):
         def forward(self, x):
             mu, logvar = self.encode(x)
             return self.decoder(mu), mu, logvar
 
-    class SigmoidDecoder(ns["VAE"]):
+    class SigmoidDecoder(vae_class):
         def __init__(self, latent_dim=20, hidden=400):
             super().__init__(latent_dim, hidden)
             self.decoder = nn.Sequential(*self.decoder, nn.Sigmoid())
 
+    return DecodesMean, SigmoidDecoder
+
+
+def test_vae_without_sampling_or_with_sigmoid_is_named(nb):
+    ns = {"torch": torch, "nn": nn, "F": F, "PIXELS": 784, "HIDDEN": 400, "LATENT": 20}
+    nbtools.run_source(nbtools.cell_defining(nb, "reparameterize"), ns)
+    nbtools.run_source(nbtools.cell_defining(nb, "VAE"), ns)
+    DecodesMean, SigmoidDecoder = wrong_vae_classes(ns["VAE"])
     assert_fails(run_check(nb, "ex5_3_visible", VAE=DecodesMean), "no sampling")
     assert_fails(run_check(nb, "ex5_3_visible", VAE=SigmoidDecoder), "ends with a sigmoid")
 

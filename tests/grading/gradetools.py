@@ -38,3 +38,11 @@ def judge(name: str, grade_id: str, namespace: dict) -> Verdict:
     except Exception as exc:  # noqa: BLE001 - the grader records this as a failed part
         return Verdict(False, f"✗ calling your code raised {type(exc).__name__}: {exc}")
     return assignment.judges[grade_id](values, reference[grade_id])
+
+
+def assert_fails(name: str, grade_id: str, namespace: dict, says: str) -> str:
+    """Assert the hidden test fails on `namespace` with a message containing `says`; returns the message."""
+    verdict = judge(name, grade_id, namespace)
+    assert not verdict.passed, f"a wrong answer passed {grade_id}: {verdict.message}"
+    assert says in verdict.message, verdict.message
+    return verdict.message

@@ -3,7 +3,7 @@
 import torch
 
 from tests import nbtools
-from tests.grading.gradetools import judge
+from tests.grading.gradetools import assert_fails, judge
 
 NAME = "00_course_tour"
 NB = nbtools.load(NAME)
@@ -17,9 +17,8 @@ def _namespace(**overrides) -> dict:
     return ns
 
 
-def _fails(grade_id: str, says: str, **overrides) -> None:
-    verdict = judge(NAME, grade_id, _namespace(**overrides))
-    assert not verdict.passed and says in verdict.message, verdict.message
+def _fails(grade_id: str, says: str, **overrides) -> str:
+    return assert_fails(NAME, grade_id, _namespace(**overrides), says)
 
 
 def test_solution_passes_every_hidden_test():

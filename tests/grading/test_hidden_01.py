@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tests import nbtools
-from tests.grading.gradetools import assignment_and_reference, judge
+from tests.grading.gradetools import assert_fails, assignment_and_reference, judge
 from tests.test_nb01_checks import RECONSTRUCTION_LOSS_MISTAKES, naive_bce, wrong_decoder_classes
 from utils import data
 
@@ -42,10 +42,7 @@ def _trained(name: str, grade_id: str = "ex1_5_result") -> nn.Module:
 
 
 def fails(grade_id: str, says: str, **wrong) -> str:
-    verdict = judge(NAME, grade_id, _namespace(**wrong))
-    assert not verdict.passed, verdict.message
-    assert says in verdict.message, verdict.message
-    return verdict.message
+    return assert_fails(NAME, grade_id, _namespace(**wrong), says)
 
 
 @pytest.mark.parametrize("grade_id", CHECKS)

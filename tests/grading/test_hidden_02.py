@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests import nbtools
-from tests.grading.gradetools import judge
+from tests.grading.gradetools import assert_fails, judge
 from tests.test_nb02_checks import (
     EM_STEP_MISTAKES,
     KL_MISTAKES,
@@ -46,10 +46,7 @@ def _namespace(**overrides) -> dict:
 
 
 def fails(grade_id: str, says: str, **wrong) -> str:
-    verdict = judge(NAME, grade_id, _namespace(**wrong))
-    assert not verdict.passed, verdict.message
-    assert says in verdict.message, verdict.message
-    return verdict.message
+    return assert_fails(NAME, grade_id, _namespace(**wrong), says)
 
 
 @pytest.mark.parametrize("grade_id", GRADE_IDS)

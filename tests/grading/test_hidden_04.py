@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tests import nbtools
-from tests.grading.gradetools import judge
+from tests.grading.gradetools import assert_fails, judge
 from tests.test_nb04_checks import (
     GRADE_IDS,
     SCORE_FUNCTION_MISTAKES,
@@ -35,9 +35,8 @@ def namespace(**overrides) -> dict:
     return checks_namespace(NB, **overrides)
 
 
-def fails(grade_id: str, says: str, **overrides) -> None:
-    verdict = judge(NAME, grade_id, namespace(**overrides))
-    assert not verdict.passed and says in verdict.message, verdict.message
+def fails(grade_id: str, says: str, **overrides) -> str:
+    return assert_fails(NAME, grade_id, namespace(**overrides), says)
 
 
 @pytest.mark.parametrize("grade_id", GRADE_IDS)

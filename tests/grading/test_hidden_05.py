@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tests import nbtools
-from tests.grading.gradetools import assignment_and_reference, judge
+from tests.grading.gradetools import assert_fails, assignment_and_reference, judge
 from tests.test_nb05_checks import (
     ELBO_MISTAKES,
     REPARAMETERIZE_MISTAKES,
@@ -21,6 +21,7 @@ from tests.test_nb05_checks import (
     eps_like,
     logits_not_probs,
     uniform_codes,
+    wrong_vae_classes,
 )
 
 NAME = "05_vae"
@@ -58,9 +59,8 @@ def _solution_vae(ns: dict) -> nn.Module:
     return model
 
 
-def _fails(grade_id: str, says: str, **overrides) -> None:
-    verdict = judge(NAME, grade_id, _namespace(**overrides))
-    assert not verdict.passed and says in verdict.message, verdict.message
+def _fails(grade_id: str, says: str, **overrides) -> str:
+    return assert_fails(NAME, grade_id, _namespace(**overrides), says)
 
 
 def _module_globals() -> dict:
@@ -129,16 +129,7 @@ def test_negative_elbo_memorised_for_the_visible_example_fails_the_hidden_part()
 
 def test_vae_without_sampling_or_with_sigmoid_or_fixed_sizes_is_named():
     ns = _namespace()
-
-    class DecodesMean(ns["VAE"]):
-        def forward(self, x):
-            mu, logvar = self.encode(x)
-            return self.decoder(mu), mu, logvar
-
-    class SigmoidDecoder(ns["VAE"]):
-        def __init__(self, latent_dim=20, hidden=400):
-            super().__init__(latent_dim, hidden)
-            self.decoder = nn.Sequential(*self.decoder, nn.Sigmoid())
+    DecodesMean, SigmoidDecoder = wrong_vae_classes(ns["VAE"])
 
     class FixedSizes(ns["VAE"]):  # ignores its arguments: right only for the visible sizes
         def __init__(self, latent_dim=20, hidden=400):
