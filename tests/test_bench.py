@@ -1,4 +1,4 @@
-"""utils.bench at tiny sizes: the report's schema and that every figure is positive (a smoke test, not a timed one)."""
+"""instructor.bench at tiny sizes: the report's schema and that every figure is positive (a smoke test, not a timed one)."""
 
 import csv
 import json
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from utils import bench
+from instructor import bench, vae_model
 
 
 def tiny_model() -> nn.Module:
@@ -67,23 +67,21 @@ def test_bench_skips_notebooks_on_request(tmp_path):
     assert (tmp_path / "bench.csv").exists()
 
 
-def test_reference_vae_comes_from_the_instructor_notebook():
-    if not bench.REFERENCE_NOTEBOOK.exists():
-        pytest.skip("no solutions/ (student copy)")
-    factory, loss_fn = bench.load_reference_vae()
-    model = factory()
+def test_the_benchmark_vae_is_notebook_05s_model_and_loss():
+    torch.manual_seed(0)
+    model = vae_model.VAE()
     sizes = [tuple(p.shape) for p in model.parameters() if p.ndim == 2]
     assert sorted(sizes) == sorted([(400, 784), (20, 400), (20, 400), (400, 20), (784, 400)])
-    x = torch.rand(5, 784)
-    assert loss_fn(model, (x,)).shape == ()
-
-
-def test_reference_vae_missing_or_unanswered(tmp_path):
-    with pytest.raises(bench.ReferenceUnavailableError, match="student copy of the course has no solutions"):
-        bench.load_reference_vae(tmp_path / "05_vae.ipynb")
-    if (bench.ROOT / "notebooks" / "05_vae.ipynb").exists():  # the student version: exercises unanswered
-        with pytest.raises(bench.ReferenceUnavailableError, match="is a student version"):
-            bench.load_reference_vae(bench.ROOT / "notebooks" / "05_vae.ipynb")
+    x = torch.rand(5, 784).double()
+    model = model.double()
+    torch.manual_seed(1)
+    loss = vae_model.negative_elbo(model, (x,))
+    torch.manual_seed(1)  # the same eps: the closed form from torch.distributions
+    logits, mu, logvar = model(x)
+    d = torch.distributions
+    recon = (torch.nn.functional.softplus(logits) - x * logits).sum(1)  # -log Bernoulli(x; sigmoid(logits))
+    kl = d.kl_divergence(d.Normal(mu, (0.5 * logvar).exp()), d.Normal(0.0, 1.0)).sum(1)
+    assert torch.allclose(loss, (recon + kl).mean(), rtol=1e-12)
 
 
 def test_a_failing_notebook_is_timed_and_reported(tmp_path):

@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from instructor import hosted
 from utils import course
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +48,7 @@ def _run_cell(tmp_path: Path, env_extra: dict[str, str], shadow: bool = False) -
     (bin_dir / "git").write_text(FAKE_GIT)
     (bin_dir / "git").chmod(0o755)
     cell = tmp_path / "cell.py"
-    cell.write_text(course.setup_cell_source())
+    cell.write_text(hosted.setup_cell_source())
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER.format(root=str(ROOT), cell=str(cell), shadow=shadow))
     env = {k: v for k, v in os.environ.items() if k not in HOSTED_VARS and k != "PYTHONPATH"}
@@ -60,18 +61,10 @@ def _run_cell(tmp_path: Path, env_extra: dict[str, str], shadow: bool = False) -
     return proc, work
 
 
-def test_detection():
-    assert course.hosted_service({}, {}) is None
-    assert course.hosted_service({"COLAB_RELEASE_TAG": "release-colab_20261120"}, {}) == "colab"
-    assert course.hosted_service({}, {"google.colab": object()}) == "colab"
-    assert course.hosted_service({"KAGGLE_KERNEL_RUN_TYPE": "Interactive"}, {}) == "kaggle"
-    assert course.hosted_service(os.environ) is None or any(v in os.environ for v in HOSTED_VARS)
-
-
 def test_the_setup_cell_does_nothing_on_a_local_install(tmp_path):
     proc, work = _run_cell(tmp_path, {})
     assert proc.returncode == 0, proc.stderr
-    assert not (tmp_path / "git.log").exists() and not (work / course.CLONE_DIR).exists()
+    assert not (tmp_path / "git.log").exists() and not (work / hosted.CLONE_DIR).exists()
     assert "course ready" not in proc.stdout
 
 
@@ -81,9 +74,9 @@ def test_the_setup_cell_does_nothing_on_a_local_install(tmp_path):
 def test_the_setup_cell_fetches_the_course_on_a_hosted_service(tmp_path, service, shadow):
     proc, work = _run_cell(tmp_path, service, shadow)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    clone = work / course.CLONE_DIR
+    clone = work / hosted.CLONE_DIR
     assert (tmp_path / "git.log").read_text().split() == [
-        "clone", "--quiet", "--depth", "1", "--branch", course.BRANCH, course.COURSE_REPO, course.CLONE_DIR]
+        "clone", "--quiet", "--depth", "1", "--branch", hosted.BRANCH, hosted.COURSE_REPO, hosted.CLONE_DIR]
     assert f"utils from: {clone / 'utils' / '__init__.py'}" in proc.stdout
     assert f"course ready: {clone}" in proc.stdout
     # Run again (the student re-runs the notebook): nothing is fetched twice.
@@ -92,7 +85,7 @@ def test_the_setup_cell_fetches_the_course_on_a_hosted_service(tmp_path, service
 
 
 def test_the_setup_cell_does_nothing_when_the_course_is_importable(tmp_path):
-    cell = course.setup_cell_source()
+    cell = hosted.setup_cell_source()
     proc = subprocess.run([sys.executable, "-c", cell], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "COLAB_RELEASE_TAG": "x", "PATH": "/nonexistent"})
     assert proc.returncode == 0 and proc.stdout == "", proc.stderr
@@ -117,15 +110,15 @@ def test_every_notebook_starts_with_the_setup_cell():
         for path in sorted((ROOT / folder).glob("[0-9][0-9]_*.ipynb")):
             nb = nbformat.read(path, as_version=4)
             first = next(c for c in nb.cells if c.cell_type == "code")
-            assert first.source == course.setup_cell_source(), f"{folder}/{path.name}: run python -m utils.course --update"
-            assert course.SETUP_TAG in first.metadata.get("tags", [])
+            assert first.source == hosted.setup_cell_source(), f"{folder}/{path.name}: run python -m instructor.hosted --update"
+            assert hosted.SETUP_TAG in first.metadata.get("tags", [])
             assert "raises-exception" not in first.metadata.get("tags", [])
 
 
 def test_readme_links_every_notebook_to_colab_from_the_one_address():
     readme = (ROOT / "README.md").read_text()
     links = re.findall(r"\(https://colab\.research\.google\.com/[^)]*\)", readme)
-    assert sorted(links) == sorted(f"({course.colab_url(n)})" for n in course.notebook_names())
-    assert course.colab_url("05_vae") == (
-        f"https://colab.research.google.com/github/{course.COURSE_REPO.removeprefix('https://github.com/')}"
-        f"/blob/{course.BRANCH}/notebooks/05_vae.ipynb")
+    assert sorted(links) == sorted(f"({hosted.colab_url(n)})" for n in hosted.notebook_names())
+    assert hosted.colab_url("05_vae") == (
+        f"https://colab.research.google.com/github/{hosted.COURSE_REPO.removeprefix('https://github.com/')}"
+        f"/blob/{hosted.BRANCH}/notebooks/05_vae.ipynb")

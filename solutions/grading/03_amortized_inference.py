@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from utils.grading.judge import Fail, criteria, get_value
+from instructor.grading.judge import Fail, criteria, get_value
 
 LATENT = 8
 STEPS, LR = 300, 0.3  # the notebook's PER_POINT_STEPS, PER_POINT_LR

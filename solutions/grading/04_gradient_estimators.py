@@ -28,8 +28,8 @@ import math
 
 import torch
 
+from instructor.grading.judge import Fail, close, criteria, get_value
 from utils import estimators_demo as demo
-from utils.grading.judge import Fail, close, criteria, get_value
 
 
 def _f64(value) -> torch.Tensor:

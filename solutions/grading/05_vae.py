@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.grading.judge import Verdict, close, statistic
+from instructor.grading.judge import Verdict, close, statistic
 
 PIXELS, HIDDEN, LATENT = 784, 400, 20
 

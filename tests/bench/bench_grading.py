@@ -23,8 +23,8 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from utils import grade  # noqa: E402
-from utils.grading.spec import resolve_name  # noqa: E402
+from instructor import grade  # noqa: E402
+from instructor.grading.spec import resolve_name  # noqa: E402
 
 
 def partial(solution: nbformat.NotebookNode, student: nbformat.NotebookNode, rng: random.Random) -> nbformat.NotebookNode:

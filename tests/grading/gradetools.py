@@ -6,10 +6,10 @@ that a test can show each hidden test fails on a typical wrong answer, with a me
 
 from __future__ import annotations
 
-from utils.grading import kernel_side
-from utils.grading.judge import Verdict
-from utils.grading.reference import ensure_reference
-from utils.grading.spec import Assignment, load_assignment
+from instructor.grading import kernel_side
+from instructor.grading.judge import Verdict
+from instructor.grading.reference import ensure_reference
+from instructor.grading.spec import Assignment, load_assignment
 
 _cache: dict[str, tuple[Assignment, dict]] = {}
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from utils import grade
-from utils.grading import report, sandbox
-from utils.grading.grader import Outcome
-from utils.grading.judge import Verdict
-from utils.grading.spec import AssignmentError, load_assignment, resolve_name
+from instructor import grade
+from instructor.grading import report, sandbox
+from instructor.grading.grader import Outcome
+from instructor.grading.judge import Verdict
+from instructor.grading.spec import AssignmentError, load_assignment, resolve_name
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 NB = "00_course_tour"
@@ -70,7 +70,7 @@ def test_discover_zip_of_folders_and_per_student_zips_safely(tmp_path):
 
 def test_invalid_notebooks_get_status_invalid_without_running(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "run_isolated", lambda *a, **k: pytest.fail("an invalid notebook must not run"))
-    from utils.grading.grader import grade_notebook
+    from instructor.grading.grader import grade_notebook
 
     for content in (b"garbage", b'{"cells": 3}', b"\xff\xfe"):
         path = tmp_path / "nb.ipynb"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from utils import grade
-from utils.grading import sandbox
-from utils.grading.spec import assignment_names, load_assignment
+from instructor import grade
+from instructor.grading import sandbox
+from instructor.grading.spec import assignment_names, load_assignment
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 NAMES = assignment_names()

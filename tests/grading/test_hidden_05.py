@@ -1,7 +1,7 @@
 """Hidden tests of 05_vae: the solution passes, typical wrong answers fail with a message that says why.
 
 Trained-model parts are judged on the reference results (the solution's own trained weights, built once per checkout
-by `utils.grading.reference`) and on deliberately broken weights, so no test trains a model.
+by `instructor.grading.reference`) and on deliberately broken weights, so no test trains a model.
 """
 
 import math

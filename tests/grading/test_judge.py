@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from utils.grading.judge import Fail, criteria, get_value, require_close
+from instructor.grading.judge import Fail, criteria, get_value, require_close
 
 
 def test_get_value_returns_floats_as_float64_and_keeps_integers():

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from utils.grading import reference, spec
-from utils.grading.grader import Outcome
-from utils.grading.spec import AssignmentError, ReferenceMissing, assignment_names, load_assignment, load_reference
+from instructor.grading import reference, spec
+from instructor.grading.grader import Outcome
+from instructor.grading.spec import AssignmentError, ReferenceMissing, assignment_names, load_assignment, load_reference
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 NB = "00_course_tour"  # the quickest solution to run (about 10 s)
@@ -54,7 +54,7 @@ def test_a_stale_or_half_written_reference_is_rebuilt(cache, monkeypatch):
     spec.save_reference(assignment, {p.grade_id: {} for p in assignment.checks})
     meta = cache / f"{NB}.json"
     recorded = json.loads(meta.read_text())
-    assert recorded["utils_sha256"] == spec.utils_digest() and recorded["torch"]
+    assert recorded == assignment.fingerprint() and recorded["torch"]
     meta.write_text(json.dumps({**recorded, "hidden_tests_sha256": "0" * 64}))
     with pytest.raises(ReferenceMissing, match="out of date"):
         load_reference(assignment)
@@ -69,16 +69,37 @@ def test_a_stale_or_half_written_reference_is_rebuilt(cache, monkeypatch):
     assert builds == [NB, NB]
 
 
-def test_a_change_in_utils_changes_the_fingerprint(tmp_path, monkeypatch):
-    shutil.copytree(ROOT / "utils", tmp_path / "utils", ignore=shutil.ignore_patterns("__pycache__"))
+def test_the_fingerprint_covers_the_imported_utils_modules_and_nothing_of_the_tooling(tmp_path, monkeypatch):
+    for folder in ("utils", "solutions", "instructor"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     monkeypatch.setattr(spec, "ROOT", tmp_path)
-    before = spec.utils_digest()
+    monkeypatch.setattr(spec, "SOLUTIONS", tmp_path / "solutions")
+    monkeypatch.setattr(spec, "HIDDEN_TESTS", tmp_path / "solutions" / "grading")
+    assignment = load_assignment("05_vae")
+    imported = spec.imported_utils((tmp_path / "solutions" / "grading" / "05_vae.py").read_text()
+                                   + "".join(c.source for c in assignment_cells(assignment)))
+    assert {"data", "train", "checks"} <= set(imported), imported  # what notebook 05 imports
+    before = assignment.fingerprint()
+
     (tmp_path / "utils" / "__pycache__").mkdir(exist_ok=True)
     (tmp_path / "utils" / "__pycache__" / "x.py").write_text("ignored")
-    assert spec.utils_digest() == before
-    with open(tmp_path / "utils" / "data.py", "a") as f:
+    for tool in ("bench.py", "release.py", "grade.py", "gradescope.py", "site/build.py"):  # tooling edits
+        with open(tmp_path / "instructor" / tool, "a") as f:
+            f.write("\n# a changed comment\n")
+    with open(tmp_path / "utils" / "estimators_demo.py", "a") as f:  # a module notebook 05 does not import
         f.write("\n# a changed comment\n")
-    assert spec.utils_digest() != before
+    assert "estimators_demo" not in imported
+    assert assignment.fingerprint() == before
+
+    with open(tmp_path / "utils" / "plot.py", "a") as f:  # imported by 05 (directly or through another module)
+        f.write("\n# a changed comment\n")
+    assert assignment.fingerprint() != before
+
+
+def assignment_cells(assignment):
+    import nbformat
+
+    return [c for c in nbformat.read(assignment.solution, as_version=4).cells if c.cell_type == "code"]
 
 
 def test_a_solution_that_fails_is_not_stored_as_reference(cache, monkeypatch):
@@ -91,7 +112,8 @@ def test_a_solution_that_fails_is_not_stored_as_reference(cache, monkeypatch):
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="not a git checkout")
 def test_git_holds_no_reference_results_or_other_large_data():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    binary = [p for p in tracked if p.endswith((".npz", ".npy", ".pt", ".pth", ".pkl", ".zip", ".gz"))]
+    shipped = {"utils/datasets/mnist_5000.npz"}  # the offline digits (0.8 MB), checked by SHA-256 on load
+    binary = [p for p in tracked if p.endswith((".npz", ".npy", ".pt", ".pth", ".pkl", ".zip", ".gz")) and p not in shipped]
     assert not binary, f"data files in git (build them locally instead): {binary}"
     large = [p for p in tracked if (ROOT / p).is_file() and (ROOT / p).stat().st_size > 2 * 2**20]
     assert not large, f"files over 2 MB in git: {large}"

@@ -24,7 +24,7 @@ EDITIONS = {"instructor": "solutions", "student": "notebooks"}
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("site") / "html"
-    proc = subprocess.run([sys.executable, str(ROOT / "website" / "build.py"), "--out", str(out)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "instructor.site.build", "--out", str(out)], capture_output=True,
                           text=True, timeout=1200)
     return {"out": out, "proc": proc}
 

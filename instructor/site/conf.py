@@ -1,4 +1,4 @@
-"""Sphinx configuration of the course website (`make site`; the pages are written by website/build.py).
+"""Sphinx configuration of the course website (`make site`; the pages are written by instructor/site/build.py).
 
 Offline by design: MyST-NB shows the outputs stored in the notebooks (nothing is executed), the Furo theme and
 MathJax come from pip packages, and no page loads anything from the internet.

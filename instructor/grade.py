@@ -1,8 +1,8 @@
 """Grade a folder of submitted notebooks: gradebook, feedback per student, summary.
 
-    python -m utils.grade 05_vae submissions/ --out grades/05        # grade (make grade NB=05 SUB=submissions)
-    python -m utils.grade merge grades/05 grades/05/manual_grades.csv  # add hand-graded written answers
-    python -m utils.grade reference 05_vae                           # rebuild the reference results now
+    python -m instructor.grade 05_vae submissions/ --out grades/05        # grade (make grade NB=05 SUB=submissions)
+    python -m instructor.grade merge grades/05 grades/05/manual_grades.csv  # add hand-graded written answers
+    python -m instructor.grade reference 05_vae                           # rebuild the reference results now
 
 Submissions layout (the only one accepted): one folder per student, named by the student's id, holding the
 notebook under the assignment's file name: ``submissions/<student>/05_vae.ipynb``. A ``.zip`` of that layout works
@@ -22,10 +22,10 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from utils.grading import report, sandbox
-from utils.grading.grader import Outcome, grade_notebook, read_notebook
-from utils.grading.reference import build_reference, ensure_reference
-from utils.grading.spec import Assignment, AssignmentError, load_assignment, load_reference
+from instructor.grading import report, sandbox
+from instructor.grading.grader import Outcome, grade_notebook, read_notebook
+from instructor.grading.reference import build_reference, ensure_reference
+from instructor.grading.spec import Assignment, AssignmentError, load_assignment, load_reference
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
 MAX_ZIP_BYTES = 200 * 1024 * 1024
@@ -165,7 +165,7 @@ def grade_batch(assignment: Assignment, notebooks: dict[str, Path | None], limit
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m utils.grade", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m instructor.grade", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("assignment", help="e.g. 05_vae or 05 (or the words `merge` / `reference`, see above)")
     parser.add_argument("submissions", nargs="*", help="folder (or .zip) of <student>/<assignment>.ipynb")
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _grade(args: argparse.Namespace) -> int:
     if len(args.submissions) != 1 or args.out is None:
-        raise SubmissionError("usage: python -m utils.grade <assignment> <submissions folder or .zip> --out <folder>")
+        raise SubmissionError("usage: python -m instructor.grade <assignment> <submissions folder or .zip> --out <folder>")
     assignment = load_assignment(args.assignment)
     submissions = Path(args.submissions[0]).resolve()
     out = args.out.resolve()
@@ -235,7 +235,7 @@ def _merge(args: argparse.Namespace) -> int:
     import json
 
     if len(args.submissions) != 2:
-        raise SubmissionError("usage: python -m utils.grade merge <grades folder> <manual_grades.csv>")
+        raise SubmissionError("usage: python -m instructor.grade merge <grades folder> <manual_grades.csv>")
     out, manual_path = Path(args.submissions[0]), Path(args.submissions[1])
     data_path = out / "grades.json"
     if not data_path.is_file():

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import nbformat
 
-from utils.grading import sandbox
-from utils.grading.judge import UnreadableResult, Verdict, load_result
-from utils.grading.spec import ROOT, Assignment
+from instructor.grading import sandbox
+from instructor.grading.judge import UnreadableResult, Verdict, load_result
+from instructor.grading.spec import ROOT, Assignment
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 STATUSES = ("ok", "timeout", "memory", "crashed", "invalid", "missing")
@@ -72,7 +72,7 @@ def _clean_env(base: str) -> dict[str, str]:
 
 
 def _prepare(workdir: Path, nb: nbformat.NotebookNode) -> None:
-    """Lay out the submission's folder: work/ (notebook, course utils), out/ (probe data), home/."""
+    """Lay out the submission's folder: work/ (notebook, course utils), runner/, out/ (probe data), home/."""
     work, home = workdir / "work", workdir / "home"
     for d in (work, workdir / "out", home / "data", home / ".matplotlib", home / ".jupyter-runtime"):
         d.mkdir(parents=True, exist_ok=True)
@@ -81,6 +81,15 @@ def _prepare(workdir: Path, nb: nbformat.NotebookNode) -> None:
             cell.outputs, cell.execution_count = [], None
     nbformat.write(nb, work / "submission.ipynb")
     shutil.copytree(ROOT / "utils", work / "utils", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    runner = workdir / "runner"  # the in-sandbox half of the grader: plain files, no access to the instructor package
+    runner.mkdir()
+    for name in ("runner.py", "kernel_side.py"):
+        shutil.copy(Path(__file__).with_name(name), runner / name)
+    # The hidden tests' modules import their judge helpers; until probes and judges are separate files, the kernel
+    # that loads the probes needs them importable.
+    (work / "instructor" / "grading").mkdir(parents=True)
+    for name in ("__init__.py", "grading/__init__.py", "grading/judge.py"):
+        shutil.copy(ROOT / "instructor" / name, work / "instructor" / name)
     try:  # reuse matplotlib's font list (it only names font files) so each kernel does not rebuild it
         import matplotlib
 
@@ -106,7 +115,7 @@ def grade_notebook(assignment: Assignment, path: Path, student: str, reference: 
         job = {"base": base, "notebook": "submission.ipynb", "out_dir": "out", "nonce": nonce,
                "spec_source": assignment.spec_path.read_text(), "probes": [p.grade_id for p in assignment.checks],
                "cell_seconds": limits.cell_seconds, "probe_seconds": min(limits.cell_seconds, 120)}
-        run = sandbox.run_isolated([sys.executable, "-m", "utils.grading.runner"], workdir, _clean_env(base),
+        run = sandbox.run_isolated([sys.executable, f"{base}/runner/runner.py"], workdir, _clean_env(base),
                                    json.dumps(job), limits, strong=strong)
         outcome = Outcome(student, "ok", seconds=run.seconds)
         status = _read_status(workdir / "status.json")

@@ -1,6 +1,6 @@
 """Reference results: the hidden tests' probes run on the solution notebook, built on this machine when needed.
 
-They are a cache in ``build/grading-reference/`` (see `utils.grading.spec`), never committed: trained weights make
+They are a cache in ``build/grading-reference/`` (see `instructor.grading.spec`), never committed: trained weights make
 them megabytes, and a local build always matches the solution, hidden tests, utils and torch in use. The first
 grading of an assignment builds its reference (as long as one run of the solution notebook: 10 s to about 70 s on
 a 2-core CPU); later ones reuse it until the fingerprint changes.
@@ -14,9 +14,9 @@ from typing import TextIO
 
 import torch
 
-from utils.grading import sandbox
-from utils.grading.grader import grade_notebook
-from utils.grading.spec import Assignment, AssignmentError, ReferenceMissing, load_assignment, load_reference, save_reference
+from instructor.grading import sandbox
+from instructor.grading.grader import grade_notebook
+from instructor.grading.spec import Assignment, AssignmentError, ReferenceMissing, load_assignment, load_reference, save_reference
 
 
 def build_reference(name: str, limits: sandbox.Limits | None = None, strong: bool | None = None) -> Assignment:

@@ -8,9 +8,9 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
-from utils.grading.grader import STATUSES, Outcome
-from utils.grading.judge import Verdict
-from utils.grading.spec import Assignment
+from instructor.grading.grader import STATUSES, Outcome
+from instructor.grading.judge import Verdict
+from instructor.grading.spec import Assignment
 
 MANUAL_COLUMNS = ["student", "exercise", "max_points", "points", "comment"]
 

@@ -1,8 +1,8 @@
 """Build the course website: the executed instructor notebooks and the student notebooks, in lecture order.
 
-    python website/build.py [--out build/site]      # make site
+    python -m instructor.site.build [--out build/site]      # make site
 
-Copies website/conf.py, an index page and the notebooks (solutions/ as the instructor edition, notebooks/ as the
+Copies conf.py (beside this file), an index page and the notebooks (solutions/ as the instructor edition, notebooks/ as the
 student edition) into a staging folder next to the output, then runs Sphinx there. Prints the build time; exits
 non-zero when Sphinx reports an error. Open <out>/index.html in a browser (it works from the file system).
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 EDITIONS = {  # folder in the site: (source folder, caption in the navigation)
     "instructor": ("solutions", "Instructor edition: worked solutions with their outputs"),
     "student": ("notebooks", "Student edition: the exercises, as students get them"),
@@ -61,7 +61,7 @@ def stage(src: Path) -> list[str]:
     if src.exists():
         shutil.rmtree(src)
     src.mkdir(parents=True)
-    shutil.copy(ROOT / "website" / "conf.py", src / "conf.py")
+    shutil.copy(Path(__file__).with_name("conf.py"), src / "conf.py")
     names = sorted(p.stem for p in (ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
     for folder, (source, _) in EDITIONS.items():
         (src / folder).mkdir()

@@ -1,6 +1,6 @@
 """Inside the sandbox: execute one notebook in a kernel, then run the hidden tests' probes in that kernel.
 
-Started by `utils.grading.sandbox` with the job as JSON on stdin (so it is never on disk for the notebook to read
+Started by `instructor.grading.sandbox` with the job as JSON on stdin (so it is never on disk for the notebook to read
 before the probes run). Writes `status.json` next to the notebook: informational only (which cells failed or timed
 out, whether the kernel died); the submission could overwrite it, so the judge never awards points from it.
 """

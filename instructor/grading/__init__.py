@@ -1,6 +1,6 @@
 """Auto-grading by notebook execution, with the judge outside the student's kernel.
 
-How one submission is graded (``python -m utils.grade``):
+How one submission is graded (``python -m instructor.grade``):
 
 1. ``sandbox`` copies the notebook and the course's ``utils`` into a fresh folder and starts ``runner`` there in an
    isolated process: its own mount, network and PID namespaces, a read-only view of the Python installation and

@@ -1,12 +1,12 @@
 """An assignment as the grader sees it: graded parts from the solution notebook, hidden tests, reference results.
 
-* Points and exercise ids come from the solution notebook's cell metadata (the same source `utils.release` uses):
+* Points and exercise ids come from the solution notebook's cell metadata (the same source `instructor.release` uses):
   check cells carry nbgrader ``grade_id``/``points``, written answers carry ``course.points``.
 * Hidden tests live in ``solutions/grading/<assignment>.py`` (instructor material, never released): a dict
   ``PROBES`` (grade_id -> function of the notebook's namespace returning tensors, run in the student's kernel)
-  and a dict ``JUDGES`` (grade_id -> judge from `utils.grading.judge`, run in the trusted process).
+  and a dict ``JUDGES`` (grade_id -> judge from `instructor.grading.judge`, run in the trusted process).
 * Reference results (the probes' data on the solution notebook, trained weights included) are not kept in git: they
-  are built on this machine when first needed (`utils.grading.reference.ensure_reference`) into
+  are built on this machine when first needed (`instructor.grading.reference.ensure_reference`) into
   ``build/grading-reference/`` as ``<assignment>.npz`` (loaded with allow_pickle=False) and ``<assignment>.json``
   (the fingerprint they were made from). A change to the solution's code, its hidden tests, ``utils`` or torch
   makes them stale, and they are rebuilt.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,20 +78,40 @@ class Assignment:
         return list(dict.fromkeys(p.exercise for p in self.parts))
 
     def fingerprint(self) -> dict:
-        """What the reference results depend on: the solution's code cells, the hidden tests, utils and torch."""
+        """What the reference results depend on, and nothing else: the solution's code cells, the hidden tests, the
+        code that runs them in the kernel, the `utils` modules the notebook imports (with theirs) and torch."""
         nb = nbformat.read(self.solution, as_version=4)
         code = "\n\0".join(c.source for c in nb.cells if c.cell_type == "code")
+        kernel_side = Path(__file__).with_name("kernel_side.py").read_bytes()
         return {"solution_code_sha256": hashlib.sha256(code.encode()).hexdigest(),
-                "hidden_tests_sha256": hashlib.sha256(self.spec_path.read_bytes()).hexdigest(),
-                "utils_sha256": utils_digest(), "torch": torch.__version__}
+                "hidden_tests_sha256": hashlib.sha256(self.spec_path.read_bytes() + b"\0" + kernel_side).hexdigest(),
+                "utils_sha256": utils_digest(imported_utils(code + "\n" + self.spec_path.read_text())),
+                "torch": torch.__version__}
 
 
-def utils_digest() -> str:
-    """One hash of every Python file under utils/ (names and contents): the code the solution and grader run."""
+_UTILS_IMPORT = re.compile(r"^\s*(?:from\s+utils(?:\.(\w+))?\s+import\s+([\w\s,()]+)|import\s+utils\.(\w+))", re.M)
+
+
+def imported_utils(source: str) -> list[str]:
+    """The `utils` modules (file stems) that `source` imports, directly or through other `utils` modules."""
+    available = {p.stem for p in (ROOT / "utils").glob("*.py")}
+    found: set[str] = set()
+    pending = [source]
+    while pending:
+        for module, names, plain in _UTILS_IMPORT.findall(pending.pop()):
+            candidates = [module or plain] if (module or plain) else [n.strip() for n in names.strip("() \n").split(",")]
+            for name in candidates:
+                if name in available and name not in found:
+                    found.add(name)
+                    pending.append((ROOT / "utils" / f"{name}.py").read_text())
+    return sorted(found | {"__init__"})
+
+
+def utils_digest(modules: list[str]) -> str:
+    """One hash of the named `utils` modules (names and contents)."""
     digest = hashlib.sha256()
-    utils = ROOT / "utils"
-    for path in sorted(p for p in utils.rglob("*.py") if "__pycache__" not in p.parts):
-        digest.update(str(path.relative_to(utils)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in sorted(modules):
+        digest.update(name.encode() + b"\0" + (ROOT / "utils" / f"{name}.py").read_bytes() + b"\0")
     return digest.hexdigest()
 
 

@@ -1,10 +1,10 @@
 """Write the student notebooks (notebooks/) from the instructor notebooks (solutions/), the single source.
 
-    python -m utils.release                      # regenerate notebooks/ from solutions/
-    python -m utils.release --check              # exit 1 if notebooks/ is not what release would write
-    python -m utils.release --execute-solutions  # run solutions/ top to bottom in place, then release
-    python -m utils.release --only 04 ...        # the same for the notebooks whose name starts with 04
-    python -m utils.release --bundle build/vae-course-student.zip   # also write the student bundle (a zip)
+    python -m instructor.release                      # regenerate notebooks/ from solutions/
+    python -m instructor.release --check              # exit 1 if notebooks/ is not what release would write
+    python -m instructor.release --execute-solutions  # run solutions/ top to bottom in place, then release
+    python -m instructor.release --only 04 ...        # the same for the notebooks whose name starts with 04
+    python -m instructor.release --bundle build/vae-course-student.zip   # also write the student bundle (a zip)
 
 Markers (nbgrader-compatible), each on a line of its own:
     ### BEGIN SOLUTION / ### END SOLUTION         code: replaced by `# YOUR CODE HERE` + `raise NotImplementedError(...)`;
@@ -180,15 +180,16 @@ def execute_solutions(solutions: Path = SOLUTIONS, timeout: int = 600, only: str
 
 # What students receive: the student notebooks and what runs them. Never solutions/ (instructor notebooks, hidden
 # tests, reference results) and never tests/ (they hold right and wrong answers).
-BUNDLE_FILES = ("README.md", "requirements.txt", "Makefile", "pyproject.toml", ".gitignore")
-BUNDLE_FOLDERS = {"notebooks": "*.ipynb", "utils": "*.py"}
+BUNDLE_FILES = ("README.md", "requirements.txt")
+BUNDLE_FOLDERS = {"notebooks": "*.ipynb", "utils": "*"}  # utils: the students' library and its offline data
 
 
 def bundle_members(root: Path = ROOT) -> list[Path]:
     """Files of the student bundle, relative to the course root."""
     members = [Path(name) for name in BUNDLE_FILES if (root / name).is_file()]
     for folder, pattern in BUNDLE_FOLDERS.items():
-        members += sorted(p.relative_to(root) for p in (root / folder).rglob(pattern) if "__pycache__" not in p.parts)
+        members += sorted(p.relative_to(root) for p in (root / folder).rglob(pattern)
+                          if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
     return members
 
 

@@ -1,8 +1,8 @@
 """Benchmark (not a timed test): how fast the course trains and runs, on this machine, in one run.
 
-    python -m utils.bench                      # pipelines + every solution notebook; figures in build/bench/
-    python -m utils.bench --skip-notebooks     # only the training pipelines (about a minute on a 2-core CPU)
-    python -m utils.bench --images 60000 --epochs 5 --out build/bench/gpu
+    python -m instructor.bench                      # pipelines + every solution notebook; figures in build/bench/
+    python -m instructor.bench --skip-notebooks     # only the training pipelines (about a minute on a 2-core CPU)
+    python -m instructor.bench --images 60000 --epochs 5 --out build/bench/gpu
 
 It measures images/s of one training epoch of the 784-400-20 VAE (batch 128, Adam) fed five ways:
   bare_steps      the training steps on pre-sliced batches: the model's own compute, the limit `fit` can reach;
@@ -37,16 +37,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from instructor import vae_model
 from utils import data, train
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
-REFERENCE_NOTEBOOK = SOLUTIONS / "05_vae.ipynb"
 REFERENCE_DEFINITIONS = ("reparameterize", "negative_elbo", "VAE")  # what the bench takes from the notebook
 DEFAULT_OUT = ROOT / "build" / "bench"
 BATCH_SIZE = 128
@@ -60,52 +59,6 @@ TARGETS = {  # the course's performance targets (README, Performance)
 }
 
 ModelFactory = Callable[[], nn.Module]
-
-
-class ReferenceUnavailableError(RuntimeError):
-    """The instructor notebook that defines the benchmark's VAE is missing or unanswered. The message says what to do."""
-
-
-# --------------------------------------------------------------------------------------------
-# The model: notebook 05's VAE, read from the instructor notebook
-# --------------------------------------------------------------------------------------------
-def load_reference_vae(notebook: Path | str = REFERENCE_NOTEBOOK) -> tuple[ModelFactory, train.LossFn]:
-    """(model_factory, loss_fn) for notebook 05's VAE (784-400-20) and its negative ELBO in nats per image.
-
-    Executes only the notebook's constant lines (PIXELS, HIDDEN, LATENT) and the cells that define
-    `reparameterize`, `negative_elbo` and `VAE`. Raises ReferenceUnavailableError without the instructor notebook.
-    """
-    import nbformat
-
-    notebook = Path(notebook)
-    if not notebook.exists():
-        raise ReferenceUnavailableError(
-            f"{notebook} is not here (a student copy of the course has no solutions/). The benchmark takes its VAE from "
-            "the instructor notebook; run it from the instructor's repository, or call utils.bench.run_pipelines with "
-            "your own model_factory and loss_fn (e.g. your VAE from notebook 05)."
-        )
-    nb = nbformat.read(notebook, as_version=4)
-    code = [cell.source for cell in nb.cells if cell.cell_type == "code"]
-    namespace: dict = {"math": math, "torch": torch, "nn": nn, "F": F, "data": data}
-    constants = [line for source in code for line in source.split("\n") if re.match(r"(PIXELS|HIDDEN|LATENT) = ", line)]
-    exec("\n".join(constants), namespace)
-    for name in REFERENCE_DEFINITIONS:
-        pattern = re.compile(rf"^(def|class) {name}\b", re.M)
-        source = next((s for s in code if pattern.search(s)), None)
-        if source is None:
-            raise ReferenceUnavailableError(f"{notebook} defines no {name!r}: the benchmark cannot build the VAE.")
-        exec(source, namespace)
-    model_class, negative_elbo = namespace["VAE"], namespace["negative_elbo"]
-    try:
-        model_class()
-    except NotImplementedError as exc:
-        raise ReferenceUnavailableError(f"{notebook} is a student version ({exc} is unanswered): use solutions/.") from exc
-
-    def vae_loss(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        x = batch[0]
-        return negative_elbo(x, *model(x))[0]
-
-    return model_class, vae_loss
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,7 +292,7 @@ def main(argv: list[str] | None = None, model_factory: ModelFactory | None = Non
     args = parser.parse_args(argv)
 
     if model_factory is None or loss_fn is None:
-        model_factory, loss_fn = load_reference_vae()
+        model_factory, loss_fn = vae_model.VAE, vae_model.negative_elbo
     train.seed_everything(0)  # one thread unless $VAE_COURSE_THREADS says otherwise
     device = train.get_device()
     images = args.images or (CUDA_IMAGES if device.type == "cuda" else CPU_IMAGES)

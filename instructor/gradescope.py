@@ -1,7 +1,7 @@
-"""A Gradescope autograder for one notebook: the same isolated grader and trusted judge as `python -m utils.grade`.
+"""A Gradescope autograder for one notebook: the same isolated grader and trusted judge as `python -m instructor.grade`.
 
-    python -m utils.gradescope 05_vae --out build/autograder-05_vae.zip   # build the bundle (make gradescope NB=05)
-    python -m utils.gradescope run                                      # inside Gradescope: grade, write results.json
+    python -m instructor.gradescope 05_vae --out build/autograder-05_vae.zip   # build the bundle (make gradescope NB=05)
+    python -m instructor.gradescope run                                      # inside Gradescope: grade, write results.json
 
 The bundle follows Gradescope's autograder specification (https://gradescope-autograders.readthedocs.io/en/latest/
 specs/): ``setup.sh`` and ``run_autograder`` at the root of the zip, which Gradescope unpacks into
@@ -39,7 +39,7 @@ VENV = "/opt/vae-course-venv"
 CONFIG = "gradescope.json"
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 # Test and development tools the grading container does not need.
-DEV_PACKAGES = {"pytest", "nbval", "ruff", "playwright"}
+GRADER_PACKAGES = {"nbformat", "nbclient"}  # from requirements-dev.txt
 MAX_OUTPUT = 4000
 
 SETUP_SH = f"""#!/usr/bin/env bash
@@ -77,30 +77,31 @@ set -uo pipefail
 ROOT="${{GRADESCOPE_ROOT:-{DEFAULT_ROOT}}}"
 PY="${{VAE_GRADESCOPE_PYTHON:-{VENV}/bin/python}}"
 cd "$ROOT/source" || exit 1
-exec "$PY" -m utils.gradescope run --root "$ROOT"
+exec "$PY" -m instructor.gradescope run --root "$ROOT"
 """
 
 
 # ------------------------------------------------------------------------------------------------ building the bundle
 
 def _runtime_requirements() -> str:
-    """requirements.txt without the test and development tools (comments kept)."""
-    lines = []
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        name = line.split("==")[0].strip().lower()
-        if name in DEV_PACKAGES:
-            continue
-        lines.append(line)
+    """requirements.txt (what the notebooks need) plus what the grader runs them with (nbformat, nbclient)."""
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    for line in (ROOT / "requirements-dev.txt").read_text().splitlines():
+        if line.split("==")[0].strip().lower() in GRADER_PACKAGES:
+            lines.append(line)
     return "\n".join(lines) + "\n"
 
 
 def bundle_files(name: str) -> dict[str, Path]:
-    """{path in the zip: file on disk} for the assignment's grading material and the course's utils."""
-    from utils.grading import spec
+    """{path in the zip: file on disk}: the assignment's grading material, the course's utils (with the offline data)
+    and the grader (instructor/grading, grade.py, this module)."""
+    from instructor.grading import spec
 
     files: dict[str, Path] = {}
-    for path in sorted((ROOT / "utils").rglob("*.py")):
-        files[str(path.relative_to(ROOT))] = path
+    grader = [ROOT / "instructor" / n for n in ("__init__.py", "grade.py", "gradescope.py")]
+    for path in sorted([*(ROOT / "utils").rglob("*"), *(ROOT / "instructor" / "grading").glob("*.py"), *grader]):
+        if path.is_file() and "__pycache__" not in path.parts:
+            files[str(path.relative_to(ROOT))] = path
     npz, meta = spec.reference_paths(name)
     for path in (spec.SOLUTIONS / f"{name}.ipynb", spec.HIDDEN_TESTS / f"{name}.py", npz, meta):
         files[str(path.relative_to(spec.ROOT))] = path
@@ -112,10 +113,10 @@ def build_bundle(assignment_name: str, out: Path, hidden_visibility: str = "afte
     """Write Gradescope's autograder zip for one assignment; returns its path.
 
     Fails (AssignmentError) when the assignment has no hidden tests; builds its reference results first when they
-    are missing or stale, so a bundle always grades like `python -m utils.grade` on this checkout.
+    are missing or stale, so a bundle always grades like `python -m instructor.grade` on this checkout.
     """
-    from utils.grading.reference import ensure_reference
-    from utils.grading.spec import load_assignment
+    from instructor.grading.reference import ensure_reference
+    from instructor.grading.spec import load_assignment
 
     if hidden_visibility not in VISIBILITIES:
         raise ValueError(f"hidden_visibility must be one of {', '.join(VISIBILITIES)}")
@@ -179,7 +180,7 @@ def _num(x: float) -> str:
 def results_json(assignment, outcome, hidden: set[str], hidden_visibility: str, written: dict[str, str],
                  note: str = "") -> dict:
     """Gradescope's results.json for one graded submission (see the module docstring)."""
-    from utils.grading.judge import Verdict
+    from instructor.grading.judge import Verdict
 
     tests = []
     for part in assignment.parts:
@@ -241,7 +242,7 @@ def _protect(root: Path, source: Path) -> None:
 
 def _isolation() -> tuple[bool, str]:
     """(strong?, a line for the instructor-only log). VAE_GRADESCOPE_ISOLATION=strong|weak forces one (tests)."""
-    from utils.grading import sandbox
+    from instructor.grading import sandbox
 
     forced = os.environ.get("VAE_GRADESCOPE_ISOLATION", "auto")
     reason = None if forced == "strong" else ("forced by VAE_GRADESCOPE_ISOLATION" if forced == "weak"
@@ -256,10 +257,10 @@ def _isolation() -> tuple[bool, str]:
 
 def run(root: Path) -> int:
     """Grade the submission under `root`/submission and write `root`/results/results.json; 0 when graded."""
-    from utils.grade import written_answers
-    from utils.grading import sandbox
-    from utils.grading.grader import Outcome, grade_notebook
-    from utils.grading.spec import load_assignment, load_reference
+    from instructor.grade import written_answers
+    from instructor.grading import sandbox
+    from instructor.grading.grader import Outcome, grade_notebook
+    from instructor.grading.spec import load_assignment, load_reference
 
     source, results = root / "source", root / "results" / "results.json"
     start = time.monotonic()
@@ -299,10 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["run"]:
-        parser = argparse.ArgumentParser(prog="python -m utils.gradescope run")
+        parser = argparse.ArgumentParser(prog="python -m instructor.gradescope run")
         parser.add_argument("--root", type=Path, default=Path(os.environ.get("GRADESCOPE_ROOT", DEFAULT_ROOT)))
         return run(parser.parse_args(argv[1:]).root.resolve())
-    parser = argparse.ArgumentParser(prog="python -m utils.gradescope", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m instructor.gradescope", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("assignment", help="e.g. 05_vae or 05 (or `run`, inside Gradescope)")
     parser.add_argument("--out", type=Path, help="the zip to write (default build/autograder-<assignment>.zip)")
@@ -312,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=1200, help="seconds per notebook in all (default 1200)")
     parser.add_argument("--memory-mb", type=int, default=6144, help="address-space limit per process (default 6144)")
     args = parser.parse_args(argv)
-    from utils.grading.spec import AssignmentError, resolve_name
+    from instructor.grading.spec import AssignmentError, resolve_name
 
     try:
         name = resolve_name(args.assignment)

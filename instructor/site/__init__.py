@@ -1,0 +1,1 @@
+"""The course website builder (`make site`)."""
