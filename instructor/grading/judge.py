@@ -23,10 +23,15 @@ ALLOWED_DTYPES = {torch.float16, torch.bfloat16, torch.float32, torch.float64, t
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether a graded part passed, and the message the student sees."""
+    """Whether a graded part passed, the message the student sees, and the named mistake it diagnosed.
+
+    diagnosis: a stable identifier of the mistake (e.g. "sigma_for_variance"; "unanswered", "upstream_failed"), or ""
+    when the failure was not diagnosed (or the part passed). The class report counts students by it.
+    """
 
     passed: bool
     message: str
+    diagnosis: str = ""
 
 
 Judge = Callable[[dict, dict], Verdict]
@@ -182,15 +187,6 @@ def all_of(*judges: Judge) -> Judge:
         return Verdict(True, "; ".join(v.message for v in verdicts))
 
     return judge
-
-
-def subset(judge: Judge, names: list[str]) -> Judge:
-    """Apply `judge` to only some of the reference values (the others belong to another graded part)."""
-
-    def inner(got: dict, want: dict) -> Verdict:
-        return judge(got, {n: want[n] for n in names if n in want})
-
-    return inner
 
 
 class Fail(Exception):
