@@ -46,21 +46,3 @@ def run_source(source: str, namespace: dict) -> BaseException | None:
     except BaseException as exc:  # noqa: BLE001 - the test inspects whatever was raised
         return exc
     return None
-
-
-def graded_parts(nb: nbformat.NotebookNode) -> list[dict]:
-    """Every graded part of a notebook: check cells (nbgrader grade) and written-answer questions (course points).
-
-    Each part: {"id", "exercise", "points", "extra_credit", "kind": "check" | "written"}.
-    """
-    parts = []
-    for cell in nb.cells:
-        meta, course = cell.get("metadata", {}), cell.get("metadata", {}).get("course", {})
-        grade = meta.get("nbgrader", {})
-        if cell.cell_type == "code" and grade.get("grade"):
-            parts.append({"id": grade.get("grade_id"), "exercise": course.get("exercise"), "points": grade.get("points"),
-                          "extra_credit": bool(course.get("extra_credit")), "kind": "check"})
-        elif cell.cell_type == "markdown" and "written-answer" in meta.get("tags", []) and course.get("points"):
-            parts.append({"id": f"{course.get('exercise')}", "exercise": course.get("exercise"), "points": course["points"],
-                          "extra_credit": bool(course.get("extra_credit")), "kind": "written"})
-    return parts

@@ -12,9 +12,10 @@ def expected_values():
 
 
 def test_check_close_passes_and_prints(capsys):
-    e = expected_values()
-    checks.check_close("thing", e + 1e-9, e)
-    assert capsys.readouterr().out.startswith("✓ thing: matches within tolerance")
+    e = expected_values().double()
+    checks.check_close("thing", e + 1e-9, e)  # worst relative to what is allowed: the smallest |e| = 0.5
+    out = capsys.readouterr().out
+    assert out.startswith("✓ thing: worst error 1.0e-09 (allowed 5.0e-06: rtol 1e-05, atol 1e-08)"), out
 
 
 @pytest.mark.parametrize(
@@ -68,3 +69,15 @@ def test_rel_error_and_match_variant():
     variants = {"sum instead of mean": e * 12, "sign flipped": -e}
     assert checks.match_variant(-e, variants) == "sign flipped"
     assert checks.match_variant(e, variants) is None
+
+
+def test_check_close_reports_the_tested_measure_on_failure():
+    e = expected_values()
+    wrong = e.clone()
+    wrong[1, 2] += 1e-3  # one element off: 1e-3 > atol + rtol * |e| (1.9e-5 at e = 1.86)
+    with pytest.raises(checks.CheckFailed) as info:
+        checks.check_close("thing", wrong, e)
+    message = str(info.value)
+    assert "error 1.0e-03 (allowed 1.9e-05: rtol 1e-05, atol 1e-08) is too large" in message, message
+    assert "at flat index 6: got 1.86464, expected 1.86364" in message, message
+    assert "Hint" not in message, message  # one element off is not a constant offset or factor

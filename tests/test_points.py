@@ -2,6 +2,7 @@
 
 import pytest
 
+from instructor.grading.spec import graded_parts
 from tests import nbtools
 
 SHARES = {  # regular, extra credit (from the notebook issues)
@@ -14,18 +15,18 @@ SHARES = {  # regular, extra credit (from the notebook issues)
 
 
 def totals(parts):
-    regular = sum(p["points"] for p in parts if not p["extra_credit"])
-    return regular, sum(p["points"] for p in parts if p["extra_credit"])
+    regular = sum(p.points for p in parts if not p.extra_credit)
+    return regular, sum(p.points for p in parts if p.extra_credit)
 
 
 @pytest.mark.parametrize("name", sorted(SHARES))
 def test_each_notebook_carries_its_share(name):
-    parts = nbtools.graded_parts(nbtools.load(name))
+    parts = graded_parts(nbtools.load(name))  # what the grader, Gradescope and the report read
     assert totals(parts) == SHARES[name]
     for part in parts:
-        assert isinstance(part["points"], int) and part["points"] > 0, part
-        assert part["exercise"], f"{name}: graded part {part['id']} names no exercise"
-    ids = [p["id"] for p in parts]
+        assert part.points == int(part.points) and part.points > 0, part
+        assert part.exercise not in ("", "None"), f"{name}: graded part {part.grade_id} names no exercise"
+    ids = [p.grade_id for p in parts]
     assert len(ids) == len(set(ids)), f"{name}: duplicate grade ids {sorted(ids)}"
 
 
@@ -35,8 +36,8 @@ def test_course_total_is_100_plus_40():
 
 
 def test_tour_points_are_practice_only():
-    parts = nbtools.graded_parts(nbtools.load("00_course_tour"))
-    assert parts and all(p["kind"] == "written" or p["id"].startswith("ex0_") for p in parts)
+    parts = graded_parts(nbtools.load("00_course_tour"))
+    assert parts and all(p.kind == "written" or p.grade_id.startswith("ex0_") for p in parts)
     nb = nbtools.load("00_course_tour")
     practice = [c.metadata.get("course", {}).get("practice") for c in nb.cells
                 if c.metadata.get("nbgrader", {}).get("grade")]

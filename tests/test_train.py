@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from utils import train
+from utils import cuda_speedups, train
 
 
 def regression_problem(n=512, seed=0):
@@ -94,25 +94,6 @@ def test_seed_everything_sets_threads_and_reproduces(monkeypatch):
     assert torch.equal(a, torch.randn(3))
 
 
-def test_checkpoint_round_trip(tmp_path):
-    model = nn.Linear(3, 2)
-    opt = torch.optim.Adam(model.parameters())
-    path = train.save_checkpoint(tmp_path / "ckpt" / "m.pt", model, opt, epoch=4)
-    other = nn.Linear(3, 2)
-    extra = train.load_checkpoint(path, other, torch.optim.Adam(other.parameters()))
-    assert extra == {"epoch": 4}
-    assert torch.equal(other.weight, model.weight)
-    assert not list(path.parent.glob("*.part"))
-
-
-def test_checkpoint_errors_are_clear(tmp_path):
-    with pytest.raises(FileNotFoundError, match="Train the model first"):
-        train.load_checkpoint(tmp_path / "missing.pt", nn.Linear(3, 2))
-    path = train.save_checkpoint(tmp_path / "m.pt", nn.Linear(3, 2))
-    with pytest.raises(RuntimeError, match="does not fit this model"):
-        train.load_checkpoint(path, nn.Linear(5, 2))
-
-
 def noisy_mse(model, batch):
     """MSE plus a draw from the global RNG: a loss that also proves fit consumes random numbers like a plain loop."""
     x, y = batch
@@ -174,7 +155,7 @@ def test_compiled_loss_traces_and_matches_on_the_cpu():
     assert callable(torch.compiler.cudagraph_mark_step_begin)  # what fit(compile=True) calls before each step
     x, y = regression_problem(n=96)
     model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
-    compiled = train.compile_loss(mse, backend="aot_eager")
+    compiled = cuda_speedups.compile_loss(mse, backend="aot_eager")
     for n in (64, 32):  # a full batch and the smaller last one: two static-shape graphs
         batch = (x[:n], y[:n])
         loss = compiled(model, batch)
@@ -196,8 +177,9 @@ def test_fit_compile_path_runs_on_the_cpu_with_a_tracing_backend(monkeypatch):
         train.seed_everything(2)
         model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
         if compile_:
-            monkeypatch.setattr(train, "check_cuda_options", lambda device, **options: None)
-            monkeypatch.setattr(train, "compile_loss", lambda fn: train.torch.compile(fn, backend="aot_eager", dynamic=False))
+            monkeypatch.setattr(cuda_speedups, "check_cuda_options", lambda device, **options: None)
+            monkeypatch.setattr(cuda_speedups, "compile_loss",
+                                lambda fn: torch.compile(fn, backend="aot_eager", dynamic=False))
         histories.append(train.fit(model, mse, (x, y), epochs=3, batch_size=64, lr=1e-2, seed=2, progress=False,
                                    compile=compile_)["train_loss"])
     assert histories[1] == pytest.approx(histories[0], rel=1e-4)

@@ -9,13 +9,12 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from utils.plot import FIGSIZE
+from utils.plot import axes
 
 
 class CallCounter:
@@ -111,10 +110,7 @@ def elbo_scatter(elbo_per_point: torch.Tensor | np.ndarray, elbo_encoder: torch.
     """
     a = np.asarray(torch.as_tensor(elbo_per_point).detach().cpu(), dtype=float)
     b = np.asarray(torch.as_tensor(elbo_encoder).detach().cpu(), dtype=float)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=FIGSIZE)
-    else:
-        fig = ax.figure
+    fig, ax = axes(ax)
     ax.scatter(a, b, s=6, alpha=0.5, label=label)
     low, high = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
     ax.plot([low, high], [low, high], color="black", lw=1, label="y = x (no gap)")
@@ -133,10 +129,7 @@ def gap_vs_steps(steps: Sequence[int], gaps: Mapping[str, Sequence[float]], titl
     The x axis is symmetric-log so that k = 0 (the encoder's output) is shown; the y axis is logarithmic
     when every gap is positive.
     """
-    if ax is None:
-        fig, ax = plt.subplots(figsize=FIGSIZE)
-    else:
-        fig = ax.figure
+    fig, ax = axes(ax)
     for name, values in gaps.items():
         ax.plot(list(steps), list(values), marker="o", ms=4, label=name)
     ax.set_xscale("symlog", linthresh=1)

@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from numpy.polynomial import polynomial as npoly
 
-from utils.plot import FIGSIZE
+from utils.plot import FIGSIZE, axes
 
 
 def gaussian_moment(k: int) -> float:
@@ -86,10 +86,7 @@ def runs_plot(steps: Sequence[float], runs: Mapping[str, np.ndarray], ylabel: st
 
     runs: name -> array (seeds, len(steps)); target: an optional horizontal reference line (e.g. the optimum).
     """
-    if ax is None:
-        fig, ax = plt.subplots(figsize=FIGSIZE)
-    else:
-        fig = ax.figure
+    fig, ax = axes(ax)
     x = np.asarray(steps, dtype=float)
     for i, (name, values) in enumerate(runs.items()):
         values = np.asarray(values, dtype=float)

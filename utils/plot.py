@@ -1,4 +1,5 @@
-"""Figures used across the course. Each function takes `ax=None`, labels its axes and returns the Figure.
+"""Figures used across the course. Each function labels its axes and returns the Figure; those that draw one panel
+take `ax=None` (draw into a new figure, or into the panel given).
 
 They work headless (the Agg backend in tests and CI) and in JupyterLab.
 """
@@ -18,7 +19,8 @@ IMAGE_CMAP = "gray_r"  # dark ink on white paper, like the digits themselves
 CLASS_CMAP = "tab10"
 
 
-def _axes(ax: Axes | None, figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure, Axes]:
+def axes(ax: Axes | None, figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure, Axes]:
+    """(figure, ax) for a plotting function: the given `ax` and its figure, or a new figure of the course's size."""
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize)
         return fig, ax
@@ -61,7 +63,7 @@ def image_grid(
 def loss_curves(history: Mapping[str, Sequence[float]], ylabel: str = "loss", title: str = "Training curves",
                 ax: Axes | None = None) -> Figure:
     """Plot every '*loss' entry of a `fit` history against the epoch number."""
-    fig, ax = _axes(ax)
+    fig, ax = axes(ax)
     for key, values in history.items():
         if key.endswith("loss"):
             ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=key.replace("_", " "))
@@ -79,7 +81,7 @@ def latent_scatter(z: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarr
     z, labels = _to_numpy(z), _to_numpy(labels)
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(f"latent_scatter needs codes of shape (N, 2), got {z.shape}")
-    fig, ax = _axes(ax, (5.5, 5.0))
+    fig, ax = axes(ax, (5.5, 5.0))
     points = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap=CLASS_CMAP, s=6, vmin=-0.5, vmax=9.5)
     fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
     ax.set_xlabel("$z_1$")
@@ -103,7 +105,7 @@ def manifold_grid(decode: Callable[[torch.Tensor], torch.Tensor], n: int = 15, s
     with torch.no_grad():
         images = _to_numpy(decode(codes)).reshape(n, n, side, side)
     canvas = images.transpose(0, 2, 1, 3).reshape(n * side, n * side)
-    fig, ax = _axes(ax, (6.0, 6.0))
+    fig, ax = axes(ax, (6.0, 6.0))
     lo, hi = float(values[0]), float(values[-1])
     ax.imshow(canvas, cmap=IMAGE_CMAP, vmin=0, vmax=1, extent=(lo, hi, lo, hi))
     ax.set_xlabel("$z_1$")
@@ -119,7 +121,7 @@ def variance_loglog(sample_sizes: Sequence[int], variances: Mapping[str, Sequenc
 
     reference: optional per-sample variances v, drawn as dashed lines v / N (the closed form).
     """
-    fig, ax = _axes(ax)
+    fig, ax = axes(ax)
     ns = np.asarray(sample_sizes, dtype=float)
     for i, (name, values) in enumerate(variances.items()):
         color = f"C{i}"

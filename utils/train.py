@@ -1,4 +1,4 @@
-"""Device choice, seeding, one short training loop for the whole course, and checkpoints."""
+"""Device choice, seeding, and one short training loop for the whole course (CUDA speed-ups: utils/cuda_speedups.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import os
 import random
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+from utils import cuda_speedups
 
 DEVICE_ENV = "VAE_COURSE_DEVICE"  # e.g. VAE_COURSE_DEVICE=cpu forces the CPU on a GPU machine
 THREADS_ENV = "VAE_COURSE_THREADS"
@@ -79,31 +80,16 @@ def evaluate(model: nn.Module, loss_fn: LossFn, data: torch.Tensor | Batch, batc
     return total / len(data[0])
 
 
-CUDA_ONLY_HINT = ("On a CPU the course's models are limited by their own arithmetic, and the default fit already runs "
-                  "at the speed of the bare training steps (README, Performance): leave amp and compile off there.")
-
-
-def check_cuda_options(device: torch.device, **options: bool) -> None:
-    """Raise a ValueError naming the options in `options` that are on while `device` is not a CUDA GPU."""
-    on = [name for name, value in options.items() if value]
-    if on and device.type != "cuda":
-        raise ValueError(f"fit({', '.join(f'{name}=True' for name in on)}) needs the data on a CUDA GPU, but it is on "
-                         f"{device}. {CUDA_ONLY_HINT}")
-
-
-def compile_loss(loss_fn: LossFn, backend: str = "inductor") -> LossFn:
-    """`loss_fn` compiled by torch.compile for fit(compile=True) on a CUDA GPU.
-
-    With the default backend ('inductor', mode 'reduce-overhead') the forward and the backward pass become a few
-    fused kernels captured as CUDA graphs, so a training step costs a handful of kernel launches instead of dozens:
-    for the course's small models the launches, not the arithmetic, are the limit on a GPU. Shapes are static
-    (dynamic=False): an epoch's last, smaller batch gets a graph of its own. The first steps are slow (compiling).
-    backend='aot_eager' traces the same forward and backward graphs without generating code: the tests use it to
-    check on a CPU that a loss compiles.
-    """
-    if backend == "inductor":
-        return torch.compile(loss_fn, mode="reduce-overhead", dynamic=False)
-    return torch.compile(loss_fn, backend=backend, dynamic=False)
+def training_step(model: nn.Module, loss_fn: LossFn, optimizer: torch.optim.Optimizer, batch: Batch,
+                  clip_grad: float | None = None) -> torch.Tensor:
+    """One gradient step on `batch`: loss, backward pass, optional gradient clipping, optimizer step; returns the loss."""
+    loss = loss_fn(model, batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_grad is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+    optimizer.step()
+    return loss
 
 
 def fit(
@@ -129,10 +115,8 @@ def fit(
         device; each epoch visits them in a new seeded random order, `batch_size` rows at a time.
     loss_fn: returns a scalar, the mean loss of the batch in the unit you want to read (e.g. nats per image).
     clip_grad: max gradient norm, or None.
-    amp, compile: opt-in speed-ups for a CUDA GPU (a ValueError elsewhere; the default CPU path is unchanged).
-        amp: mixed precision, the forward pass in bfloat16 (torch.autocast); compile: `compile_loss` turns the
-        forward and backward into fused kernels replayed as CUDA graphs. With either, the Adam that fit creates is
-        the fused one (one kernel per step). Results match the default closely, not bit for bit.
+    amp, compile: opt-in speed-ups for a CUDA GPU (a ValueError elsewhere), see utils/cuda_speedups.py: mixed
+        precision, and a compiled loss replayed as CUDA graphs. Results match the default closely, not bit for bit.
     metrics: extra numbers {name: fn(model, batch)} evaluated after each epoch on the training data and eval_data
         (e.g. the two terms of a loss), recorded as "train_<name>" and "eval_<name>" (not counted in "seconds").
     Returns the history as plain lists, one entry per epoch:
@@ -140,11 +124,15 @@ def fit(
     seconds is wall-clock time; cpu_seconds is this thread's CPU time, which a busy machine barely changes.
     """
     train_data = _as_tuple(train_data)
-    device_type = train_data[0].device.type
-    check_cuda_options(train_data[0].device, amp=amp, compile=compile)
-    fast = amp or compile  # only ever True on CUDA
-    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr, fused=True if fast else None)
-    step_loss = compile_loss(loss_fn) if compile else loss_fn
+    if amp or compile:  # opt-in GPU speed-ups; the plain step below is what runs everywhere else
+        optimizer, step = cuda_speedups.fast_step(model, loss_fn, train_data[0].device, lr=lr, optimizer=optimizer,
+                                                  amp=amp, compile=compile, clip_grad=clip_grad)
+    else:
+        optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+
+        def step(batch: Batch) -> torch.Tensor:
+            return training_step(model, loss_fn, optimizer, batch, clip_grad)
+
     generator = torch.Generator().manual_seed(seed)
     history: dict[str, list[float]] = {"train_loss": [], "seconds": [], "cpu_seconds": []}
     if eval_data is not None:
@@ -156,15 +144,7 @@ def fit(
         total, seen = torch.zeros((), device=train_data[0].device), 0
         model.train()
         for batch in iterate_batches(train_data, batch_size, generator):
-            if compile:
-                torch.compiler.cudagraph_mark_step_begin()  # the previous step's graph outputs may be reused now
-            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
-                loss = step_loss(model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip_grad is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-            optimizer.step()
+            loss = step(batch)
             total += loss.detach() * len(batch[0])  # stays on the device: no sync per step
             seen += len(batch[0])
         history["train_loss"].append(total.item() / seen)
@@ -178,37 +158,3 @@ def fit(
                     history.setdefault(f"{split}_{name}", []).append(evaluate(model, fn, split_data))
         bar.set_postfix({k: f"{v[-1]:.3f}" for k, v in history.items() if k.endswith("loss")})
     return history
-
-
-def save_checkpoint(path: Path | str, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    **extra: float | int | str) -> Path:
-    """Save model (and optimizer) weights plus small `extra` values; written atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"model": model.state_dict(), "extra": extra}
-    if optimizer is not None:
-        state["optimizer"] = optimizer.state_dict()
-    tmp = path.with_name(path.name + ".part")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
-
-
-def load_checkpoint(path: Path | str, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
-                    map_location: torch.device | str | None = None) -> dict:
-    """Load weights saved by `save_checkpoint` into `model` (and `optimizer`); returns the `extra` values.
-
-    Uses torch.load(weights_only=True): a checkpoint cannot run code when loaded.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No checkpoint at {path}. Train the model first (the notebook's training cell "
-                                "saves one), or check the path.")
-    state = torch.load(path, map_location=map_location or "cpu", weights_only=True)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise RuntimeError(f"The checkpoint {path} does not fit this model (different layer sizes?): {exc}") from exc
-    if optimizer is not None and "optimizer" in state:
-        optimizer.load_state_dict(state["optimizer"])
-    return state.get("extra", {})

@@ -5,8 +5,8 @@ Each widget has three layers, so that it can be tested without a browser:
 1. a pure function that computes the numbers a figure shows (`jensen_numbers`, `elbo_gap_numbers`);
 2. a figure class that draws once and whose `update(...)` moves its lines and texts and returns those numbers
    (`JensenFigure`, `ElboGapFigure`);
-3. a function that puts ipywidgets sliders around the figure (`jensen_widget`, `elbo_gap_widget`), built on
-   `slider_panel`, which any later widget (e.g. one slider per latent dimension) can reuse.
+3. a function that puts ipywidgets sliders around the figure (`jensen_widget`, `elbo_gap_widget`), both built on
+   `slider_panel`.
 
 Figures are created with `matplotlib.figure.Figure`, not pyplot, so a notebook shows them only where the widget
 displays them. The module also holds the 1-d linear-Gaussian model z ~ N(0, 1), x | z ~ N(w z, σ²) whose exact
