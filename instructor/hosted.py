@@ -89,6 +89,7 @@ def update_notebook(path: Path) -> bool:
         nb.cells[index].source = source
     else:
         cell = nbformat.v4.new_code_cell(source, metadata={"tags": [SETUP_TAG]})
+        cell.metadata["jupyter"] = {"source_hidden": True}  # collapsed: it does nothing on the student's own machine
         if "id" in cell:
             cell.id = SETUP_TAG  # a stable id: the same in every notebook and every release
         nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, cell)

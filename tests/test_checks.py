@@ -81,3 +81,35 @@ def test_check_close_reports_the_tested_measure_on_failure():
     assert "error 1.0e-03 (allowed 1.9e-05: rtol 1e-05, atol 1e-08) is too large" in message, message
     assert "at flat index 6: got 1.86464, expected 1.86364" in message, message
     assert "Hint" not in message, message  # one element off is not a constant offset or factor
+
+
+def test_a_notebook_shows_one_line_per_unanswered_exercise_and_per_failed_check():
+    """In a real kernel: the first use of an unanswered exercise is one ✗ line (an error output), every later cell
+    that needs it or a value it would have computed prints one ⏸ line (no error output), a failed check is its ✗
+    line alone, and an unrelated NameError keeps its full traceback."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    cells = ["from utils import checks",
+             'def encode(x):\n    # YOUR CODE HERE\n    raise NotImplementedError("Exercise 9.1")',
+             "encode(1)",  # the check: first use
+             "codes = encode(2)\nscale = 3",  # a later cell that needs it
+             "print(codes, scale)",  # needs what the failed cell would have assigned
+             "total = scale + 1",  # needs it too, one step further
+             "print(total)",
+             'checks.check_close("thing", [1.0, 2.0], [1.0, 2.5])',
+             "print(undefined_name)"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=60, allow_errors=True, kernel_name="python3").execute()
+    outputs = [c.outputs for c in nb.cells]
+    errors = {i: o for i, out in enumerate(outputs) for o in out if o.output_type == "error"}
+    assert sorted(errors) == [2, 7, 8], errors
+    assert errors[2].traceback == ["✗ Exercise 9.1 is not answered yet: write your code under '# YOUR CODE HERE' "
+                                   "(and delete the raise NotImplementedError line)."]
+    assert len(errors[7].traceback) == 1 and errors[7].traceback[0].startswith("✗ thing: error 5.0e-01"), errors[7]
+    assert len(errors[8].traceback) > 1  # not the course's doing: IPython's usual traceback
+    notes = {i: "".join(o.text for o in out if o.output_type == "stream") for i, out in enumerate(outputs)}
+    assert notes[3] == "⏸ This cell waits for Exercise 9.1, which is not answered yet.\n"
+    for i, name in ((4, "codes"), (6, "total")):
+        assert notes[i] == (f"⏸ This cell needs `{name}`, which an earlier cell could not compute: it waits for "
+                            "Exercise 9.1, which is not answered yet.\n"), notes[i]

@@ -113,6 +113,7 @@ def test_every_notebook_starts_with_the_setup_cell():
             assert first.source == hosted.setup_cell_source(), f"{folder}/{path.name}: run python -m instructor.hosted --update"
             assert hosted.SETUP_TAG in first.metadata.get("tags", [])
             assert "raises-exception" not in first.metadata.get("tags", [])
+            assert first.metadata.get("jupyter", {}).get("source_hidden") is True, f"{folder}/{path.name}: collapse it"
 
 
 def test_readme_links_every_notebook_to_colab_from_the_one_address():

@@ -40,6 +40,20 @@ def test_set_code_on_chosen_dims_keeps_the_base():
         LatentExplorer(toy_decode, dims=[5], latent_dim=2)
 
 
+def test_set_code_moves_the_sliders_so_sliders_readout_and_image_agree():
+    explorer = LatentExplorer(toy_decode, dims=2)
+    draws = []
+    original = explorer._draw
+    explorer._draw = lambda: draws.append(1) or original()
+    image = explorer.set_code([2.0, -1.5])
+    assert [s.value for s in explorer.sliders] == [2.0, -1.5]
+    assert explorer.readout.value == "z = [+2.0, -1.5]" and explorer.code.tolist() == [2.0, -1.5]
+    assert image[0, 0] == pytest.approx(torch.sigmoid(torch.tensor(2.0)).item(), abs=1e-6)
+    assert len(draws) == 1  # one redraw for the whole move, not one per slider
+    explorer.set_code([9.0, 0.0])  # beyond the sliders' range: clipped, and the code follows the slider
+    assert explorer.sliders[0].value == 3.0 and explorer.code[0].item() == 3.0 and "+3.0" in explorer.readout.value
+
+
 def test_png_is_dark_ink_on_white_and_enlarged():
     image = np.zeros((28, 28))
     image[:, :14] = 1.0

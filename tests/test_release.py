@@ -174,3 +174,14 @@ def test_student_bundle_holds_no_solutions_hidden_tests_or_references(tmp_path):
         student = nbformat.reads(texts[f"vae-course/notebooks/{path.name}"], as_version=4)
         lines = {line.strip() for cell in student.cells for line in cell.source.split("\n")}
         assert not solution_lines(nbformat.read(path, as_version=4)) & lines, path.name
+
+
+def test_test_markers_are_cell_tags_not_comments_a_student_reads():
+    for path in sorted(release.SOLUTIONS.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        marker = re.compile(r"#\s*(NBVAL|PYTEST_VALIDATE)_")
+        marked = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and marker.search(c.source)]
+        assert not marked, f"{path.name} cells {marked}: use the nbval-... cell tags instead of comments"
+    tagged = [p.name for p in release.SOLUTIONS.glob("*.ipynb")
+              if any("nbval-check-output" in c.metadata.get("tags", []) for c in nbformat.read(p, as_version=4).cells)]
+    assert len(tagged) >= 3, tagged  # the data and seeded-number cells nbval compares

@@ -27,9 +27,11 @@ def test_fit_lowers_loss_and_returns_history():
     before = train.evaluate(model, mse, (x, y))
     history = train.fit(model, mse, (x[:400], y[:400]), eval_data=(x[400:], y[400:]), epochs=30, lr=0.05,
                         batch_size=64, progress=False)
-    assert set(history) == {"train_loss", "eval_loss", "seconds", "cpu_seconds"}
+    assert set(history) == {"train_loss", "eval_loss", "seconds", "cpu_seconds", "epoch_seconds"}
     assert len(history["train_loss"]) == len(history["eval_loss"]) == len(history["seconds"]) == 30
     assert all(c > 0 for c in history["cpu_seconds"])
+    # The whole epoch (what the progress bar times) includes the evaluation after the training steps.
+    assert all(e >= t for e, t in zip(history["epoch_seconds"], history["seconds"], strict=True))
     assert all(isinstance(v, float) for v in history["train_loss"])  # plain data, not tensors
     # Noise variance is 0.05**2 = 0.0025: a fitted linear model gets close to it; the untrained one is far off.
     assert before > 1.0
@@ -183,3 +185,11 @@ def test_fit_compile_path_runs_on_the_cpu_with_a_tracing_backend(monkeypatch):
         histories.append(train.fit(model, mse, (x, y), epochs=3, batch_size=64, lr=1e-2, seed=2, progress=False,
                                    compile=compile_)["train_loss"])
     assert histories[1] == pytest.approx(histories[0], rel=1e-4)
+
+
+def test_fit_says_what_it_trains_at_once_when_showing_progress(capsys):
+    x, y = regression_problem(n=100)
+    train.fit(nn.Linear(3, 1), mse, (x, y), epochs=2, batch_size=50)
+    assert capsys.readouterr().out.startswith("training Linear: 2 epochs of 100 examples, batch 50\n")
+    train.fit(nn.Linear(3, 1), mse, (x, y), epochs=2, batch_size=50, progress=False)
+    assert capsys.readouterr().out == ""

@@ -1,6 +1,7 @@
 """utils.widgets without a browser: the pure numbers, the figures' update functions, and the sliders around them."""
 
 import math
+import re
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -105,11 +106,21 @@ def test_elbo_gap_figure_update_redraws_q_and_bars():
     assert r["elbo"] == pytest.approx(-3.65)
     assert r["gap"] == pytest.approx(model.log_marginal(x).item() + 3.65)
     assert fig.q_line.get_ydata() == pytest.approx(widgets.normal_pdf(fig.z, -0.5, 0.4))
-    assert fig.elbo_bar.get_y() == 0.0 and fig.elbo_bar.get_height() == pytest.approx(-3.65)
+    # One stacked bar on a fixed axis: the ELBO segment from the axis' floor up to the ELBO, the gap on top of it,
+    # ending at log p(x): the identity log p(x) = ELBO + gap is the bar's height.
+    log_px = model.log_marginal(x).item()
+    limits = fig.bx.get_ylim()
+    assert fig.elbo_bar.get_y() == fig.floor == pytest.approx(log_px - widgets.GAP_AXIS_NATS)
+    assert fig.elbo_bar.get_y() + fig.elbo_bar.get_height() == pytest.approx(-3.65)
     assert fig.gap_bar.get_y() == pytest.approx(-3.65) and fig.gap_bar.get_height() == pytest.approx(r["gap"])
-    assert f"ELBO = {-3.65:.4f}" in fig.text.get_text() and f"{r['gap']:.4f}" in fig.text.get_text()
-    fig.update(2.9, 0.1)  # a very low ELBO: the bar axis grows to show it
-    assert fig.bx.get_ylim()[0] < fake_elbo(2.9, 0.1)
+    assert fig.gap_bar.get_y() + fig.gap_bar.get_height() == pytest.approx(log_px)
+    assert fig.log_px_line.get_ydata()[0] == pytest.approx(log_px)
+    assert widgets.readout(r) in fig.text.get_text().replace("\n", " ")
+    fig.update(2.9, 0.2)  # a very low ELBO: the axis stays, the bar is clipped at the floor and the text says so
+    assert fig.bx.get_ylim() == limits
+    assert fig.elbo_bar.get_height() == 0.0 and fig.gap_bar.get_y() == fig.floor
+    assert fig.below.get_text() == f"ELBO {fake_elbo(2.9, 0.2):.1f}\nbelow the axis"
+    assert fig.ax.get_ylim()[1] > widgets.normal_pdf(0.0, 0.0, widgets.S_RANGE[0])  # the narrowest q is not clipped
 
 
 def test_widgets_build_headless_and_sliders_call_update():
@@ -121,11 +132,16 @@ def test_widgets_build_headless_and_sliders_call_update():
 
     model = widgets.LinearGaussian(w=1.5, sigma=0.8)
     panel, gf = widgets.elbo_gap_widget(model, 2.0, quadrature_elbo(model, 2.0), m=0.2, s=0.9)
-    m_slider, s_slider = panel.children[0].children
+    (m_slider,), (s_slider,) = panel.children[0].children, panel.children[1].children
+    snap, readout = panel.children[2].children
     pm, ps = (v.item() for v in model.posterior(2.0))
     m_slider.value, s_slider.value = round(pm, 2), round(ps, 2)
     assert gf.q_line.get_ydata() == pytest.approx(widgets.normal_pdf(gf.z, round(pm, 2), round(ps, 2)))
-    assert float(gf.text.get_text().split("=")[-1]) < 1e-3  # the gap nearly closes at the posterior
+    m_slider.value = 0.0
+    snap.click()  # the button puts q on the exact posterior: the gap closes
+    assert (m_slider.value, s_slider.value) == pytest.approx((pm, ps))
+    elbo, gap, log_px = (float(v) for v in re.findall(r"-?\d+\.\d+", readout.value))
+    assert gap == pytest.approx(0.0, abs=1e-6) and elbo + gap == pytest.approx(log_px, abs=2e-4)
 
 
 def test_slider_panel_lays_out_rows_and_passes_values_by_name():

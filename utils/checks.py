@@ -11,6 +11,8 @@ No helper here knows an exercise's answer: the notebook computes the expected va
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -20,7 +22,14 @@ ArrayLike = torch.Tensor | np.ndarray | float | int | Sequence[float]
 
 
 class CheckFailed(AssertionError):
-    """A failed check; its message says what is wrong and what to try."""
+    """A failed check; its message says what is wrong and what to try.
+
+    In a notebook the one ✗ line is all that shows: IPython renders `_render_traceback_` instead of a traceback
+    (the cell still ends in an error, so nbval and the grader see the failure).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self)]
 
 
 def _as_numpy(x: ArrayLike) -> np.ndarray:
@@ -161,3 +170,67 @@ def match_variant(got: ArrayLike, variants: Mapping[str, ArrayLike], rtol: float
         if a.shape == b.shape and np.allclose(a, b, rtol=rtol, atol=1e-8):
             return label
     return None
+
+
+# ------------------------------------------------------------------------------------------------ unanswered exercises
+STUB = re.compile(r"^Exercise ([\w.]+)$")  # the message of every stub: raise NotImplementedError("Exercise 1.1")
+
+
+class _Unanswered:
+    """What a notebook shows while exercises are unanswered: one ✗ line where an exercise is first needed, and a
+    one-line note (no error output) in every later cell that needs it or a value such a cell could not compute."""
+
+    def __init__(self) -> None:
+        self.reported: set[str] = set()
+        self.pending: dict[str, str] = {}  # name a failed cell would have assigned -> the exercise it waits for
+
+    def __call__(self, shell, etype, value, tb, tb_offset=None) -> None:
+        match = STUB.match(str(value)) if issubclass(etype, NotImplementedError) else None
+        name = getattr(value, "name", None) if issubclass(etype, NameError) else None
+        exercise = match.group(1) if match else self.pending.get(name or "")
+        if exercise:  # what this cell would have assigned is missing now, for the same reason
+            for assigned in _assigned_names(shell.user_ns.get("_ih", [""])[-1]):
+                self.pending[assigned] = exercise
+        if match:
+            if exercise in self.reported:
+                print(f"⏸ This cell waits for Exercise {exercise}, which is not answered yet.")
+                return
+            self.reported.add(exercise)
+            shell._showtraceback(etype, value, [f"✗ Exercise {exercise} is not answered yet: write your code under "
+                                                "'# YOUR CODE HERE' (and delete the raise NotImplementedError line)."])
+        elif exercise:
+            print(f"⏸ This cell needs `{name}`, which an earlier cell could not compute: it waits for "
+                  f"Exercise {exercise}, which is not answered yet.")
+        else:
+            shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+
+
+def _assigned_names(source: str) -> set[str]:
+    """Names a cell assigns at its top level (the values a later cell may miss when this cell fails)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        for target in targets:
+            names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)} if target is not None else set()
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.For, ast.With)):
+            names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return names
+
+
+def _install_notebook_messages() -> None:
+    """In IPython, show unanswered exercises and the cells that wait for them in one line each (see _Unanswered)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # plain Python: nothing to install
+        return
+    shell = get_ipython()
+    if shell is not None and not getattr(shell, "_course_messages", False):
+        shell.set_custom_exc((NotImplementedError, NameError), _Unanswered())
+        shell._course_messages = True
+
+
+_install_notebook_messages()

@@ -4,7 +4,9 @@ The lecture's web demo, offline. The widget wraps a pure update function, so tes
 
     explorer = LatentExplorer(decode, dims=2)
     explorer.widget()            # display in a notebook
-    explorer.set_code([1.0, -0.5])  # what moving the sliders does; returns the decoded image (28, 28)
+    explorer.set_code([1.0, -0.5])  # moves the sliders there too; returns the decoded image (28, 28)
+
+The sliders are the one source of truth: the code, the image and the readout always show the sliders' values.
 """
 
 from __future__ import annotations
@@ -49,16 +51,28 @@ class LatentExplorer:
                                             description=f"z[{d}]", continuous_update=True) for d in self.dims]
         self.image_widget = widgets.Image(format="png")
         self.readout = widgets.Label()
+        self._moving = False  # True while set_code moves several sliders: draw once, at the end
         for slider in self.sliders:
             slider.observe(self._on_slider, names="value")
-        self.image = self.set_code([s.value for s in self.sliders])
+        self.image = self._draw()
 
     def set_code(self, values: Sequence[float]) -> np.ndarray:
-        """Set the slider dimensions of the code to `values`, redraw, and return the decoded image (side, side)."""
+        """Move the sliders to `values` (one per slider, clipped to their range), redraw, and return the decoded
+        image (side, side)."""
         if len(values) != len(self.dims):
             raise ValueError(f"expected {len(self.dims)} values (one per slider), got {len(values)}")
-        for d, v in zip(self.dims, values, strict=True):
-            self.code[d] = float(v)
+        self._moving = True
+        try:
+            for slider, v in zip(self.sliders, values, strict=True):
+                slider.value = float(v)
+        finally:
+            self._moving = False
+        return self._draw()
+
+    def _draw(self) -> np.ndarray:
+        """Decode the sliders' code; update the image and the readout."""
+        for d, slider in zip(self.dims, self.sliders, strict=True):
+            self.code[d] = float(slider.value)
         with torch.no_grad():
             decoded = self.decode(self.code[None].to(_device_of(self.decode)))
         self.image = decoded.detach().cpu().reshape(self.side, self.side).numpy()
@@ -68,7 +82,8 @@ class LatentExplorer:
         return self.image
 
     def _on_slider(self, _change: dict) -> None:
-        self.set_code([s.value for s in self.sliders])
+        if not self._moving:
+            self._draw()
 
     def widget(self) -> widgets.Widget:
         """The sliders beside the decoded image, ready to display."""

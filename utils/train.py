@@ -119,9 +119,10 @@ def fit(
         precision, and a compiled loss replayed as CUDA graphs. Results match the default closely, not bit for bit.
     metrics: extra numbers {name: fn(model, batch)} evaluated after each epoch on the training data and eval_data
         (e.g. the two terms of a loss), recorded as "train_<name>" and "eval_<name>" (not counted in "seconds").
-    Returns the history as plain lists, one entry per epoch:
-        {"train_loss": [...], "eval_loss": [...] (if eval_data), "seconds": [...], "cpu_seconds": [...], metrics...}.
-    seconds is wall-clock time; cpu_seconds is this thread's CPU time, which a busy machine barely changes.
+    Returns the history as plain lists, one entry per epoch: {"train_loss": [...], "eval_loss": [...] (if
+        eval_data), "seconds": [...], "cpu_seconds": [...], "epoch_seconds": [...], metrics...}.
+    seconds: wall-clock time of the training steps; cpu_seconds: this thread's CPU time for them (a busy machine
+    barely changes it); epoch_seconds: the whole epoch with its evaluations, the time the progress bar shows.
     """
     train_data = _as_tuple(train_data)
     if amp or compile:  # opt-in GPU speed-ups; the plain step below is what runs everywhere else
@@ -134,10 +135,13 @@ def fit(
             return training_step(model, loss_fn, optimizer, batch, clip_grad)
 
     generator = torch.Generator().manual_seed(seed)
-    history: dict[str, list[float]] = {"train_loss": [], "seconds": [], "cpu_seconds": []}
+    history: dict[str, list[float]] = {"train_loss": [], "seconds": [], "cpu_seconds": [], "epoch_seconds": []}
     if eval_data is not None:
         history["eval_loss"] = []
 
+    if progress:  # plain text first: it shows at once, before the progress bar's widget has loaded
+        print(f"training {type(model).__name__}: {epochs} epochs of {len(train_data[0]):,} examples, "
+              f"batch {batch_size}", flush=True)
     bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress)
     for _ in bar:
         start, cpu_start = time.perf_counter(), time.thread_time()
@@ -156,5 +160,6 @@ def fit(
             for split, split_data in (("train", train_data), ("eval", eval_data)):
                 if split_data is not None:
                     history.setdefault(f"{split}_{name}", []).append(evaluate(model, fn, split_data))
+        history["epoch_seconds"].append(time.perf_counter() - start)
         bar.set_postfix({k: f"{v[-1]:.3f}" for k, v in history.items() if k.endswith("loss")})
     return history

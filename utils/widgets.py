@@ -25,6 +25,8 @@ import torch
 from matplotlib.figure import Figure
 
 FIGSIZE_WIDE = (10.0, 4.0)
+# Okabe-Ito colours, distinguishable with the common colour-vision deficiencies; lines also differ in style.
+POSTERIOR_COLOR, Q_COLOR, ELBO_COLOR, GAP_COLOR = "#0072B2", "#E69F00", "#009E73", "#D55E00"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -58,11 +60,13 @@ def slider_panel(figure: Figure, update: Callable[..., object], sliders: Mapping
     return ipywidgets.VBox([*rows, out])
 
 
-def _float_slider(description: str, value: float, low: float, high: float, step: float):
+def _float_slider(description: str, value: float, low: float, high: float, step: float, wide: bool = False):
+    """A labelled slider (the label is what a screen reader announces); wide ones are easier to set with a mouse."""
     import ipywidgets
 
+    layout = {"width": "min(520px, 95%)"} if wide else {}
     return ipywidgets.FloatSlider(value=value, min=low, max=high, step=step, description=description,
-                                  continuous_update=True, readout_format=".2f")
+                                  continuous_update=True, readout_format=".2f", layout=layout)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -229,12 +233,17 @@ def elbo_gap_numbers(model: LinearGaussian, x: float, m: float, s: float, elbo_f
             "post_mean": post_mean, "post_std": post_std}
 
 
+GAP_AXIS_NATS = 6.0  # the bar's axis shows log p(x) and the 6 nats below it, always the same
+S_RANGE = (0.2, 2.0)  # q's standard deviations on the slider; the density axis fits the narrowest q
+
+
 class ElboGapFigure:
-    """Left: prior p(z), exact posterior p(z|x) and q(z) = N(m, s²) over z. Right: three bars, log p(x) (fixed),
-    the ELBO (from 0 to its value) and the gap KL(q ‖ p(z|x)) (from the ELBO up to log p(x)).
+    """Left: prior p(z), exact posterior p(z|x) and q(z) = N(m, s²) over z, on fixed axes. Right: one stacked bar on
+    a fixed nats axis, the identity log p(x) = ELBO + KL(q ‖ p(z|x)) at a glance: the ELBO segment rises to the ELBO,
+    the gap segment sits on top of it, and together they reach the dashed line at log p(x).
 
     elbo_fn(m, s) -> ELBO (a float) is supplied by the notebook (it is an exercise), e.g. a lambda around the
-    student's `elbo`. Attributes used by tests: fig, q_line, elbo_bar, gap_bar, log_px_line, text.
+    student's `elbo`. Attributes used by tests: fig, q_line, elbo_bar, gap_bar, log_px_line, text, floor.
     """
 
     def __init__(self, model: LinearGaussian, x: float, elbo_fn: ElboFn, m: float = 0.0, s: float = 1.0,
@@ -245,12 +254,11 @@ class ElboGapFigure:
         self.fig = Figure(figsize=FIGSIZE_WIDE)
         ax, bx = self.fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
         self.ax, self.bx = ax, bx
-        ax.plot(self.z, normal_pdf(self.z, 0.0, 1.0), color="0.5", ls=":", label="prior $p(z)$")
-        ax.plot(self.z, normal_pdf(self.z, post_mean, post_std), color="C0", lw=2,
+        ax.plot(self.z, normal_pdf(self.z, 0.0, 1.0), color="0.4", ls=":", label="prior $p(z)$")
+        ax.plot(self.z, normal_pdf(self.z, post_mean, post_std), color=POSTERIOR_COLOR, lw=2,
                 label=f"posterior $p(z\\mid x={self.x:g})$")
-        (self.q_line,) = ax.plot([], [], color="C1", lw=2, ls="--", label="$q(z) = N(m, s^2)$")
-        peak = normal_pdf(post_mean, post_mean, post_std)
-        ax.set_ylim(0, 1.35 * peak)
+        (self.q_line,) = ax.plot([], [], color=Q_COLOR, lw=2, ls="--", label="$q(z) = N(m, s^2)$")
+        ax.set_ylim(0, 1.05 * normal_pdf(0.0, 0.0, S_RANGE[0]))  # fixed: the narrowest q fits
         ax.set_xlim(*z_range)
         ax.set_xlabel("$z$")
         ax.set_ylabel("density")
@@ -258,38 +266,64 @@ class ElboGapFigure:
         ax.legend(loc="upper left", fontsize=8)
         ax.grid(alpha=0.3)
         self.text = ax.text(0.98, 0.97, "", transform=ax.transAxes, ha="right", va="top", fontsize=9,
-                            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+                            bbox={"facecolor": "white", "alpha": 0.9, "edgecolor": "none"})
         log_px = float(model.log_marginal(self.x))
-        self.log_px_line = bx.axhline(log_px, color="k", lw=1.2, ls="--", label=r"$\log p(x)$")
-        bx.bar([0], [log_px], width=0.6, color="0.6")
-        (self.elbo_bar,) = bx.bar([1], [0.0], width=0.6, color="C2")
-        (self.gap_bar,) = bx.bar([2], [0.0], width=0.6, color="C3")
-        bx.axhline(0.0, color="0.6", lw=0.8)
-        bx.set_xticks([0, 1, 2], [r"$\log p(x)$", "ELBO", "gap = KL"])
-        bx.set_xlim(-0.6, 2.6)
+        self.floor = log_px - GAP_AXIS_NATS
+        self.log_px_line = bx.axhline(log_px, color="k", lw=1.2, ls="--")
+        bx.text(0.62, log_px, r" $\log p(x)$", va="bottom", ha="left", fontsize=9)
+        (self.elbo_bar,) = bx.bar([0], [0.0], bottom=self.floor, width=0.8, color=ELBO_COLOR, label="ELBO")
+        (self.gap_bar,) = bx.bar([0], [0.0], width=0.8, color=GAP_COLOR, hatch="//", edgecolor="white",
+                                 label=r"gap = KL$(q \,\|\, p(z|x))$")
+        bx.set_xlim(-0.7, 1.5)
+        bx.set_xticks([])
+        bx.set_ylim(self.floor, log_px + 0.6)
         bx.set_ylabel("nats")
-        bx.set_title(r"$\log p(x)$ = ELBO + KL$(q \,\|\, p(z|x))$", fontsize=10)
-        self._floor = log_px - 4.0  # the axis shows at least 4 nats below log p(x), more when the ELBO falls lower
+        bx.set_title(r"$\log p(x)$ = ELBO + KL", fontsize=10)
+        bx.legend(loc="lower right", fontsize=8)
+        self.below = bx.text(0.0, self.floor + 0.1, "", ha="center", va="bottom", fontsize=8, color="white")
         self.fig.tight_layout()
         self.update(m, s)
 
     def update(self, m: float, s: float) -> dict[str, float]:
-        """Redraw q = N(m, s²), the ELBO bar and the gap bar; return elbo_gap_numbers."""
+        """Redraw q = N(m, s²) and the stacked bar; return elbo_gap_numbers."""
         r = elbo_gap_numbers(self.model, self.x, m, s, self.elbo_fn)
         self.q_line.set_data(self.z, normal_pdf(self.z, m, s))
-        # The ELBO bar spans [0, ELBO]; the gap bar spans [ELBO, log p(x)], the distance still to go.
-        self.elbo_bar.set_y(0.0)
-        self.elbo_bar.set_height(r["elbo"])
-        self.gap_bar.set_y(r["elbo"])
-        self.gap_bar.set_height(r["gap"])
-        self.bx.set_ylim(min(self._floor, r["elbo"] - 0.5, -0.5), max(0.5, r["log_px"] + 0.5, r["elbo"] + 0.5))
-        self.text.set_text(f"m = {m:.2f}, s = {s:.2f}\nlog p(x) = {r['log_px']:.4f}\nELBO = {r['elbo']:.4f}\n"
-                           f"gap = KL(q‖p(z|x)) = {r['gap']:.4f}")
+        top = max(r["elbo"], self.floor)  # an ELBO below the axis is drawn at its bottom, and said so
+        self.elbo_bar.set_y(self.floor)
+        self.elbo_bar.set_height(top - self.floor)
+        self.gap_bar.set_y(top)
+        self.gap_bar.set_height(r["log_px"] - top)
+        self.below.set_text(f"ELBO {r['elbo']:.1f}\nbelow the axis" if r["elbo"] < self.floor else "")
+        self.text.set_text(f"m = {m:.2f}, s = {s:.2f}\n{readout(r)}".replace(" = log", "\n= log"))
         return r
 
 
+def readout(r: Mapping[str, float]) -> str:
+    """The identity with the widget's numbers, e.g. 'ELBO -3.6512 + gap 0.4123 = log p(x) -3.2389 (nats)'."""
+    return f"ELBO {r['elbo']:.4f} + gap {r['gap']:.4f} = log p(x) {r['log_px']:.4f} (nats)"
+
+
 def elbo_gap_widget(model: LinearGaussian, x: float, elbo_fn: ElboFn, m: float = 0.0, s: float = 1.0):
-    """Sliders for m and s over an ElboGapFigure. Returns (ipywidgets.VBox, ElboGapFigure)."""
+    """Wide sliders for m and s over an ElboGapFigure, a readout of the identity, and a button that sets q to the
+    exact posterior. Returns (ipywidgets.VBox, ElboGapFigure)."""
+    import ipywidgets
+
     figure = ElboGapFigure(model, x, elbo_fn, m, s)
-    sliders = {"m": _float_slider("m", m, -3.0, 3.0, 0.01), "s": _float_slider("s", s, 0.05, 2.0, 0.01)}
-    return slider_panel(figure.fig, figure.update, sliders), figure
+    sliders = {"m": _float_slider("m", m, -3.0, 3.0, 0.01, wide=True),
+               "s": _float_slider("s", s, *S_RANGE, 0.01, wide=True)}
+    text = ipywidgets.Label(layout={"width": "auto"})
+
+    def update(m: float, s: float) -> dict[str, float]:
+        r = figure.update(m, s)
+        text.value = readout(r)
+        return r
+
+    post_mean, post_std = (float(v) for v in model.posterior(x))
+    snap = ipywidgets.Button(description="q = exact posterior", tooltip="set m and s to the posterior's mean and std")
+
+    def to_posterior(_button=None) -> None:
+        sliders["m"].value, sliders["s"].value = post_mean, post_std
+
+    snap.on_click(to_posterior)
+    panel = slider_panel(figure.fig, update, sliders, columns=1)
+    return ipywidgets.VBox([panel.children[0], panel.children[1], ipywidgets.HBox([snap, text]), panel.children[2]]), figure
