@@ -17,7 +17,6 @@ from tests.browser.lab import (
     Output,
     RunWatcher,
     ServerStartError,
-    bound_names,
     changed_pixels,
     error_name,
     free_port,
@@ -197,13 +196,6 @@ def test_error_name_reads_tracebacks_and_ignores_warnings():
     assert error_name("epoch 3/30: 100%|██████████| 32/32 [00:01<00:00]") is None
 
 
-def test_bound_names():
-    assert bound_names("import torch.nn as nn\nfrom x import y\na, (b, c) = 1, (2, 3)\ndef f(): z = 1\nclass K: pass\n"
-                       "for i in range(3): pass\nwith open('f') as fh: pass") >= {"nn", "y", "a", "b", "c", "f", "z", "K", "i",
-                                                                       "fh"}
-    assert bound_names("%matplotlib inline") == set()
-
-
 def _error(name, message):
     return Output(STDERR, TRACEBACK.format(name=name, message=message))
 
@@ -219,21 +211,41 @@ def test_a_clean_run_has_no_problem():
     assert unexpected_errors(STUDENT, ["[1]:", "[2]:", "[3]:", "[4]:"], outputs, student=False) == []
 
 
-def test_an_unanswered_exercise_and_its_consequences_are_allowed_in_student_versions():
-    outputs = [[], [_error("NotImplementedError", "Exercise 1.1")], [_error("NameError", "name 'history' is not defined")], []]
+def _line(text):  # an error output as the course shows it: one line, no traceback
+    return Output(STDERR, text)
+
+
+UNANSWERED = "✗ Exercise 1.1 is not answered yet: write your code under '# YOUR CODE HERE'"
+WAITING = Output("application/vnd.jupyter.stdout", "⏸ This cell waits for Exercise 1.1, which is not answered yet.")
+
+
+def test_an_unanswered_exercise_is_one_line_once_in_student_versions():
+    outputs = [[], [_line(UNANSWERED)], [WAITING], []]
     prompts = ["[1]:", "[2]:", "[3]:", "[4]:"]
     assert unexpected_errors(STUDENT, prompts, outputs, student=True) == []
     # ...but not in a solution,
     problems = unexpected_errors(STUDENT, prompts, outputs, student=False)
-    assert len(problems) == 2
-    assert "cell 1 (`history = answer()`) raised NotImplementedError: NotImplementedError: Exercise 1.1" in problems[0]
-    # ...and not a NameError no failed cell explains, nor another exception.
-    outputs[2] = [_error("NameError", "name 'histroy' is not defined")]
+    assert problems == ["cell 1 (`history = answer()`) raised a failed check: " + UNANSWERED]
+    # ...not twice for the same exercise, not with a traceback, and no follow-on NameError or failed check.
+    outputs[2] = [_line(UNANSWERED)]
+    assert unexpected_errors(STUDENT, prompts, outputs, student=True) == [
+        "cell 2 (`check(history)`): a second error for Exercise 1.1 (the first: cell 1 (`history = answer()`))"]
+    outputs[2] = [_error("NameError", "name 'history' is not defined")]
     assert [p.split(" raised ")[1][:9] for p in unexpected_errors(STUDENT, prompts, outputs, student=True)] == ["NameError"]
-    outputs[2] = [_error("TypeError", "unsupported operand")]
-    assert "raised TypeError" in unexpected_errors(STUDENT, prompts, outputs, student=True)[0]
-    outputs[2] = [_error("CheckFailed", "✗ the ELBO is too low")]
-    assert unexpected_errors(STUDENT, prompts, outputs, student=True) == []
+    outputs[1] = [_error("NotImplementedError", "Exercise 1.1")]  # the old wall of red
+    outputs[2] = []
+    assert "raised NotImplementedError" in unexpected_errors(STUDENT, prompts, outputs, student=True)[0]
+    outputs[1] = [_line("✗ the ELBO is too low.")]
+    assert unexpected_errors(STUDENT, prompts, outputs, student=True) == [
+        "cell 1 (`history = answer()`) raised a failed check: ✗ the ELBO is too low."]
+
+
+def test_a_collapsed_cell_shows_no_prompt_and_is_not_reported():
+    cells = [Cell(0, "code", "import os", ("hosted-setup",), collapsed=True), Cell(1, "code", "x = 1")]
+    assert unexpected_errors(cells, ["", "[2]:"], [[], []], student=False) == []
+    assert unexpected_errors(cells, ["[ ]:", "[2]:"], [[], []], student=False) == [
+        "cell 0 (`import os`) did not run (prompt '[ ]:')"]
+    assert unexpected_errors([cells[1]], [""], [[]], student=False) == ["cell 1 (`x = 1`) did not run (prompt 'empty')"]
 
 
 def test_an_error_in_an_untagged_cell_and_the_cells_it_stopped_are_reported():

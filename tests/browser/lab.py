@@ -14,7 +14,6 @@ Everything here is plain Python (no Playwright), so `tests/test_browser_helpers.
 
 from __future__ import annotations
 
-import ast
 import atexit
 import contextlib
 import io
@@ -203,6 +202,7 @@ class Cell:
     cell_type: str
     source: str
     tags: tuple[str, ...] = ()
+    collapsed: bool = False  # jupyter.source_hidden: the page shows a placeholder, without a prompt
 
     def describe(self) -> str:
         """'cell 12 (`means = class_means(x_train, y_train)`)': the index and the first non-comment line."""
@@ -218,7 +218,9 @@ def read_cells(path: Path) -> list[Cell]:
     cells = []
     for i, c in enumerate(nb["cells"]):
         source = c["source"] if isinstance(c["source"], str) else "".join(c["source"])
-        cells.append(Cell(i, c["cell_type"], source, tuple(c.get("metadata", {}).get("tags", []))))
+        meta = c.get("metadata", {})
+        cells.append(Cell(i, c["cell_type"], source, tuple(meta.get("tags", [])),
+                          bool(meta.get("jupyter", {}).get("source_hidden"))))
     return cells
 
 
@@ -297,7 +299,7 @@ class Output:
 _TRACEBACK = re.compile(r"^\s*([A-Za-z_][\w.]*)\s+Traceback \(most recent call last\)", re.MULTILINE)
 _CELL_LOCATION = re.compile(r"^\s*Cell In\s*\[\d*\],? line \d+", re.MULTILINE)
 _LAST_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failed)):?", re.MULTILINE)
-_NAME_ERROR = re.compile(r"NameError: name '(\w+)' is not defined")
+_UNANSWERED = re.compile(r"^✗ Exercise ([\w.]+) is not answered yet")
 # A widget shown as its text repr means the front end could not render it (no extension, version mismatch).
 _WIDGET_AS_TEXT = re.compile(r"^\s*(?:[A-Z]\w*)\((?:children|value|layout|description)=")
 _WIDGET_FAILED = ("Error displaying widget", "Error creating widget", "Failed to load model class")
@@ -318,58 +320,43 @@ def error_name(text: str) -> str | None:
     return None
 
 
-def bound_names(source: str) -> set[str]:
-    """Names a cell's code assigns, defines or imports anywhere ('' for code that does not parse)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-    return names
-
-
 def unexpected_errors(cells: Sequence[Cell], prompts: Sequence[str], outputs: Sequence[Sequence[Output]],
                       student: bool) -> list[str]:
     """What a student must not meet after Run All Cells, one line each; [] when the run is clean.
 
     - every code cell ran (an error in a cell without the `raises-exception` tag stops Run All there);
     - no widget failed to render;
-    - no error output, except in a student notebook, in cells tagged `raises-exception`, the errors of an
-      unanswered exercise: NotImplementedError('Exercise N'), a check's CheckFailed, and a NameError for a name
-      that an earlier cell which failed would have defined.
+    - no error output at all, except in a student notebook, in cells tagged `raises-exception`, the one line
+      "✗ Exercise N is not answered yet ..." once per exercise (cells that wait for it print a ⏸ line instead):
+      a traceback, a second error for the same exercise, or a failed check's ✗ line is a problem.
     """
     problems: list[str] = []
-    failed_names: set[str] = set()
+    first: dict[str, str] = {}  # exercise -> the cell that said it is unanswered
     for cell, prompt, outs in zip(cells, prompts, outputs, strict=True):
         if cell.cell_type != "code":
             continue
         where = cell.describe()
-        if not is_executed(prompt):
+        if not is_executed(prompt) and not (cell.collapsed and not prompt.strip()):
             problems.append(f"{where} did not run (prompt {prompt.strip() or 'empty'!r})")
         for out in outs:
             if any(marker in out.text for marker in _WIDGET_FAILED):
                 problems.append(f"{where}: a widget failed to render: {out.text.strip()[:200]}")
             if out.mime == "text/plain" and _WIDGET_AS_TEXT.match(out.text):
                 problems.append(f"{where}: a widget is shown as text (front-end extension missing?): {out.text[:120]}")
-            name = error_name(out.text) if out.mime in ("application/vnd.jupyter.stderr", None) else None
-            if name is None:
+            if out.mime not in ("application/vnd.jupyter.stderr", None):
                 continue
-            allowed = False
-            if student and "raises-exception" in cell.tags:
-                missing = _NAME_ERROR.search(out.text)
-                allowed = (name in ("NotImplementedError", "CheckFailed")
-                           or (name == "NameError" and missing is not None and missing.group(1) in failed_names))
-            if not allowed:
-                last = out.text.strip().splitlines()[-1] if out.text.strip() else ""
+            text = out.text.strip()
+            unanswered = _UNANSWERED.match(text)
+            if unanswered and student and "raises-exception" in cell.tags and "\n" not in text:
+                exercise = unanswered.group(1)
+                if exercise in first:
+                    problems.append(f"{where}: a second error for Exercise {exercise} (the first: {first[exercise]})")
+                first.setdefault(exercise, where)
+                continue
+            name = error_name(out.text) or ("a failed check" if text.startswith("✗") else None)
+            if name is not None:
+                last = text.splitlines()[-1] if text else ""
                 problems.append(f"{where} raised {name}: {last[:200]}")
-            failed_names |= bound_names(cell.source)
     return problems
 
 

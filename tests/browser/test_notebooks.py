@@ -117,11 +117,15 @@ def _check_slider_panel(labels: tuple[str, ...], presses: int, step: float):
 
 
 def _check_latent_explorer(run: ui.NotebookRun, index: int, folder: Path) -> None:
-    """utils.latent_explorer: ArrowRight on z[0] moves the code readout and redraws the decoded image."""
+    """utils.latent_explorer: after Run All the sliders and the code readout agree (the notebook moved the code
+    from a later cell); ArrowRight on z[0] moves the code readout and redraws the decoded image."""
     cell = run.cell(index)
     z0, z1 = (ui.slider(cell, f"z[{d}]") for d in (0, 1))
-    want = f"z = [{float(_readout(z0)) + 0.5:+.1f}, {float(_readout(z1)):+.1f}]"
     code = cell.locator(".widget-label", has_text="z = [")
+    cell.screenshot(path=str(folder / f"cell{index:02d}-latent-after-run-all.png"))
+    sliders = f"z = [{float(_readout(z0)):+.1f}, {float(_readout(z1)):+.1f}]"
+    assert code.text_content().strip() == sliders, f"the readout says {code.text_content().strip()}, the sliders {sliders}"
+    want = f"z = [{float(_readout(z0)) + 0.5:+.1f}, {float(_readout(z1)):+.1f}]"
     changed = ui.figure_change(cell, "img.widget-image", lambda: ui.press_right(z0.locator(".noUi-handle"), 5), folder,
                                f"cell{index:02d}-latent-z0")
     ui.wait_until(lambda: code.text_content().strip() == want, f"the code readout to read {want} "
@@ -129,11 +133,37 @@ def _check_latent_explorer(run: ui.NotebookRun, index: int, folder: Path) -> Non
     assert changed > 50, f"the decoded image changed in only {changed} pixels"
 
 
+_IDENTITY = re.compile(r"ELBO (-?\d+\.\d+) \+ gap (-?\d+\.\d+) = log p\(x\) (-?\d+\.\d+)")
+
+
+def _identity(cell) -> tuple[float, float, float]:
+    """(ELBO, gap, log p(x)) from the ELBO-gap widget's readout."""
+    text = cell.locator(".widget-label", has_text="gap").text_content() or ""
+    found = _IDENTITY.search(text)
+    assert found, f"no identity readout in the ELBO-gap widget (it reads {text!r})"
+    return tuple(float(v) for v in found.groups())
+
+
+def _check_elbo_gap(run: ui.NotebookRun, index: int, folder: Path) -> None:
+    """The ELBO-gap widget: its sliders move the figure (as every slider panel's); its readout adds up as
+    log p(x) = ELBO + gap, before and after; the button puts q on the posterior, where the gap is 0."""
+    cell = run.cell(index)
+    elbo, gap, log_px = _identity(cell)
+    assert gap > 0.01 and abs(elbo + gap - log_px) <= 2e-4, (elbo, gap, log_px)
+    _check_slider_panel(("m", "s"), 5, 0.01)(run, index, folder)
+    button = cell.locator("button", has_text="q = exact posterior")
+    changed = ui.figure_change(cell, ".widget-output img", button.click, folder, f"cell{index:02d}-posterior-button")
+    ui.wait_until(lambda: _identity(cell)[1] == 0.0, "the gap to read 0.0000 after the posterior button")
+    elbo, gap, after = _identity(cell)
+    assert after == log_px and abs(elbo + gap - log_px) <= 2e-4, (elbo, gap, after)
+    assert changed > 100, f"the posterior button changed the figure in only {changed} pixels"
+    cell.screenshot(path=str(folder / f"cell{index:02d}-elbo-gap-at-posterior.png"))
+
+
 WIDGETS: dict[str, list[WidgetCase]] = {
     "02_latent_variables_elbo": [
         WidgetCase("Jensen λ slider", "widgets.jensen_widget(", _check_slider_panel(("λ",), 5, 0.01)),
-        WidgetCase("ELBO-gap m and s sliders", "widgets.elbo_gap_widget(",
-                   _check_slider_panel(("m", "s"), 5, 0.01), solutions_only=True),
+        WidgetCase("ELBO-gap widget", "widgets.elbo_gap_widget(", _check_elbo_gap, solutions_only=True),
     ],
     "05_vae": [WidgetCase("latent explorer", "LatentExplorer(", _check_latent_explorer, solutions_only=True)],
 }
