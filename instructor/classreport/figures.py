@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the headless backend
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from instructor.classreport.stats import OTHER, Distribution, Mistake, Timing  # noqa: E402
 
@@ -27,6 +28,8 @@ STATUS_COLOURS = {"ok": GREEN, "timeout": ORANGE, "memory": PURPLE, "crashed": V
 PANEL = (3.0, 2.2)  # inches per small-multiple panel
 DPI = 100
 MAX_MISTAKES = 15  # bars in the class-wide mistakes figure
+NOT_ATTEMPTED = {"unanswered", "upstream_failed"}  # diagnoses that are no misconception
+MISTAKE_STYLE = {"named mistake": (VERMILLION, ""), "not attempted": (SKY, ".."), "no diagnosis": (GREY, "//")}
 
 
 @dataclass(frozen=True)
@@ -99,20 +102,31 @@ def score_histograms(distributions: list[Distribution], title: str) -> Embedded 
     return _embed(fig, title, alt + ".")
 
 
+def _kind(diagnosis: str) -> str:
+    if diagnosis == OTHER:
+        return "no diagnosis"
+    return "not attempted" if diagnosis in NOT_ATTEMPTED else "named mistake"
+
+
 def mistakes_chart(ranked: dict[str, list[Mistake]], students: int) -> Embedded | None:
     """The class's most common mistakes (all exercises), one horizontal bar each; None when nobody failed."""
     everything = sorted((m for found in ranked.values() for m in found),
                         key=lambda m: (-m.students, m.diagnosis == OTHER, m.exercise, m.diagnosis))[:MAX_MISTAKES]
     if not everything:
         return None
-    labels = [f"{m.exercise}: {m.diagnosis}" for m in everything][::-1]
-    counts = [m.students for m in everything][::-1]
-    colours = [GREY if m.diagnosis == OTHER else VERMILLION for m in everything][::-1]
-    fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(everything) + 1.2), layout="constrained")
-    bars = ax.barh(labels, counts, color=colours, edgecolor="black", linewidth=0.6)
+    shown = everything[::-1]
+    kinds = [_kind(m.diagnosis) for m in shown]
+    fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(everything) + 1.5), layout="constrained")
+    bars = ax.barh([f"{m.exercise}: {m.diagnosis}" for m in shown], [m.students for m in shown],
+                   color=[MISTAKE_STYLE[k][0] for k in kinds], hatch=[MISTAKE_STYLE[k][1] for k in kinds],
+                   edgecolor="black", linewidth=0.6)
     ax.bar_label(bars, padding=3)
+    counts = [m.students for m in shown]
+    handles = [Patch(facecolor=c, hatch=h, edgecolor="black", label=k) for k, (c, h) in MISTAKE_STYLE.items()
+               if k in kinds]
+    ax.legend(handles=handles, loc="lower right", fontsize=8, frameon=False)
     ax.set_xlabel(f"students (of {students})")
-    ax.set_title("Most common mistakes (exercise: diagnosis; grey: failures without a diagnosis)", fontsize=10)
+    ax.set_title("Most common mistakes (exercise: diagnosis)", fontsize=10)
     ax.set_xlim(0, max(counts) * 1.15 + 0.5)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.spines[["top", "right"]].set_visible(False)
