@@ -43,7 +43,7 @@ class Embedded:
 
 def _embed(fig: Figure, title: str, alt: str) -> Embedded:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})  # constrained layout: no "tight" pass
     plt.close(fig)
     return Embedded(title, "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"), alt)
 
