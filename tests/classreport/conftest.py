@@ -31,10 +31,8 @@ def fresh(graded: dict[str, Path], tmp_path: Path) -> Callable[[str], Path]:
 
 @pytest.fixture(scope="session")
 def pages(graded: dict[str, Path]) -> dict[str, str]:
-    """The rendered report of each corpus class, and of 05 with the per-student table ('05_vae+students')."""
+    """The rendered report of each corpus class (no per-student table)."""
     from instructor.classreport import page
     from instructor.grading.gradeset import load_grades
 
-    rendered = {name: page.render(load_grades(folder)) for name, folder in graded.items()}
-    rendered[NB05 + "+students"] = page.render(load_grades(graded[NB05]), per_student=True)
-    return rendered
+    return {name: page.render(load_grades(folder)) for name, folder in graded.items()}
