@@ -39,7 +39,7 @@ def _num(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else f"{int(x)}"
 
 
-def table(caption: str, header: Sequence[str], rows: Iterable[Sequence[object]], numeric: set[int] = frozenset(),
+def table(caption: str, header: Sequence[str], rows: Iterable[Sequence[object]], numeric: frozenset[int] | set[int] = frozenset(),
           row_header: bool = True) -> str:
     """A table with a caption, column headers and (by default) the first cell of each row as its header."""
     head = "".join(f'<th scope="col"{" class=num" if i in numeric else ""}>{_e(h)}</th>' for i, h in enumerate(header))
