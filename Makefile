@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 # One thread: bit-identical CPU results, and no slow-down on a busy 2-core machine.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0
 
-.PHONY: venv lab test lint unit nbval test-grading test-browser release execute-solutions bench bench-grading grade grading-reference gradescope site test-site clean-venv
+.PHONY: venv lab test lint unit nbval test-grading test-browser release execute-solutions bench bench-grading grade report export grading-reference gradescope site test-site clean-venv
 
 venv: $(STAMP)
 
@@ -73,6 +73,18 @@ bench: $(DEV_STAMP)
 grade: $(DEV_STAMP)
 	@test -n "$(NB)" -a -n "$(SUB)" || { echo "usage: make grade NB=05 SUB=path/to/submissions [OUT=grades/05]"; exit 2; }
 	$(PY) -m instructor.grade $(NB) $(SUB) --out $(or $(OUT),grades/$(NB)) $(ARGS)
+
+# The class report of a graded batch (README, "For TAs: grading"): grades/05/report.html from grades/05/grades.json,
+# never regrading. make report NB=05 [GRADES=grades/05] [ARGS=--per-student]
+report: $(DEV_STAMP)
+	@test -n "$(NB)" || { echo "usage: make report NB=05 [GRADES=grades/05] [ARGS=--per-student]"; exit 2; }
+	$(PY) -m instructor.classreport $(or $(GRADES),grades/$(NB)) --assignment $(NB) $(ARGS)
+
+# Grades for the LMS: make export NB=05 FORMAT=canvas|moodle|csv ROSTER=roster.csv MISSING=zero|blank
+# [GRADES=grades/05] [OUT=grades/05/canvas.csv] [ARGS="--canvas-assignment-id 123"] (python -m instructor.export -h)
+export: $(DEV_STAMP)
+	@test -n "$(NB)" -a -n "$(FORMAT)" || { echo "usage: make export NB=05 FORMAT=canvas|moodle|csv ROSTER=roster.csv MISSING=zero|blank"; exit 2; }
+	$(PY) -m instructor.export $(or $(GRADES),grades/$(NB)) --format $(FORMAT) --out $(or $(OUT),$(or $(GRADES),grades/$(NB))/$(FORMAT).csv) $(if $(ROSTER),--roster $(ROSTER),) $(if $(MISSING),--missing $(MISSING),) $(ARGS)
 
 # Benchmark (not a test): grade 20 mixed submissions of one notebook (NB, default 02); JSON in build/bench/.
 bench-grading: $(DEV_STAMP)

@@ -179,6 +179,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--allow-weak-isolation", action="store_true",
                         help="grade even where namespaces are unavailable (NOT safe against cheating)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--report", action="store_true",
+                        help="also write report.html, the class report (python -m instructor.classreport)")
     return parser
 
 
@@ -228,6 +230,10 @@ def _grade(args: argparse.Namespace) -> int:
         print(f"note: {line}", file=sys.stderr)
     print(report.summary(assignment, outcomes, time.monotonic() - start, args.workers))
     print(f"gradebook: {out / 'gradebook.csv'}; feedback: {out / 'feedback'}")
+    if args.report:
+        from instructor.classreport.build import build_report
+
+        print(f"class report: {build_report(out)}")
     return 0
 
 
@@ -242,9 +248,15 @@ def _merge(args: argparse.Namespace) -> int:
         raise SubmissionError(f"{data_path} not found: grade first, then merge manual scores into that folder")
     data = json.loads(data_path.read_text())
     assignment = load_assignment(data["assignment"])
+    from instructor.classreport.build import rebuild_if_present
+    from instructor.grading.gradeset import check_fingerprint
+
+    check_fingerprint(data, assignment)  # points of another version of the notebook would be wrong
     outcomes, written = report.outcomes_from_json(data)
     report.write_reports(out, assignment, outcomes, written, report.read_manual(manual_path, assignment))
-    print(f"merged {manual_path} into {out / 'gradebook.csv'}")
+    print(f"merged {manual_path} into {out / 'gradebook.csv'} and {data_path}")
+    if (rebuilt := rebuild_if_present(out)) is not None:
+        print(f"class report rebuilt: {rebuilt}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import statistics
 from collections import Counter
@@ -19,12 +20,23 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
-def outcomes_to_json(assignment: Assignment, outcomes: list[Outcome], written: dict[str, dict[str, str]]) -> dict:
-    """Everything needed to rewrite the reports later (e.g. after manual grading), without regrading."""
-    return {"assignment": assignment.name, "students": [
+def parts_fingerprint(assignment: Assignment) -> dict:
+    """The graded parts and their points, and one hash of them: grades.json records it, and whoever reads a
+    grades.json later (class report, LMS export, merge) refuses one made for another version of the assignment."""
+    parts = [[p.grade_id, p.exercise, p.points, p.extra_credit, p.kind] for p in assignment.parts]
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return {"sha256": digest, "parts": parts}
+
+
+def outcomes_to_json(assignment: Assignment, outcomes: list[Outcome], written: dict[str, dict[str, str]],
+                     manual: dict[str, dict[str, float]] | None = None) -> dict:
+    """Everything needed to rewrite the reports later (e.g. after manual grading), without regrading: per student
+    the verdicts, the written answers and the hand-graded points merged so far; the assignment's parts fingerprint."""
+    manual = manual or {}
+    return {"assignment": assignment.name, "parts_fingerprint": parts_fingerprint(assignment), "students": [
         {"student": o.student, "status": o.status, "note": o.note, "seconds": round(o.seconds, 2),
          "verdicts": {gid: [v.passed, v.message, v.diagnosis] for gid, v in o.verdicts.items()},
-         "written": written.get(o.student, {})} for o in outcomes]}
+         "written": written.get(o.student, {}), "manual": manual.get(o.student, {})} for o in outcomes]}
 
 
 def outcomes_from_json(data: dict) -> tuple[list[Outcome], dict[str, dict[str, str]]]:
@@ -96,12 +108,13 @@ def gradebook_rows(assignment: Assignment, outcomes: list[Outcome],
 
 def write_reports(out: Path, assignment: Assignment, outcomes: list[Outcome], written: dict[str, dict[str, str]],
                   manual: dict[str, dict[str, float]]) -> None:
-    """Write gradebook.csv, feedback/*.md, manual_grades.csv (template; never overwritten) and grades.json."""
+    """Write gradebook.csv, feedback/*.md, manual_grades.csv (template; never overwritten) and grades.json (with the
+    manual points, so the class report and the LMS export read the merged grades)."""
     out.mkdir(parents=True, exist_ok=True)
     header, rows = gradebook_rows(assignment, outcomes, manual)
     with open(out / "gradebook.csv", "w", newline="") as handle:
         csv.writer(handle).writerows([header, *rows])
-    (out / "grades.json").write_text(json.dumps(outcomes_to_json(assignment, outcomes, written), indent=1))
+    (out / "grades.json").write_text(json.dumps(outcomes_to_json(assignment, outcomes, written, manual), indent=1))
     feedback = out / "feedback"
     feedback.mkdir(exist_ok=True)
     for o in outcomes:
