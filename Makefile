@@ -19,8 +19,9 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	@# Make `import utils` work from any notebook folder inside this venv.
 	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'vae_course.pth').write_text(str(pathlib.Path.cwd()) + '\n')"
-	@# No "fetch Jupyter news?" prompt and no update check when a student opens the course.
-	$(PY) -c "import json, pathlib, sys; p = pathlib.Path(sys.prefix, 'share/jupyter/lab/settings/overrides.json'); p.parent.mkdir(parents=True, exist_ok=True); p.write_text(json.dumps({'@jupyterlab/apputils-extension:notification': {'fetchNews': 'false', 'checkForUpdates': False}}, indent=1))"
+	@# No "fetch Jupyter news?" prompt and no update check when a student opens the course; long code lines wrap
+	@# instead of running off a laptop screen.
+	$(PY) -c "import json, pathlib, sys; p = pathlib.Path(sys.prefix, 'share/jupyter/lab/settings/overrides.json'); p.parent.mkdir(parents=True, exist_ok=True); p.write_text(json.dumps({'@jupyterlab/apputils-extension:notification': {'fetchNews': 'false', 'checkForUpdates': False}, '@jupyterlab/notebook-extension:tracker': {'codeCellConfig': {'lineWrap': True}}}, indent=1))"
 	@touch $(STAMP)
 
 $(DEV_STAMP): $(STAMP) requirements-dev.txt

@@ -14,6 +14,8 @@ Tags that release reads (cell metadata "tags"):
     check         a graded check cell; needs-answer: a cell that uses an exercise's result.
     Both, and every code cell with a solution region, get `raises-exception` in the student version, so nbval
     runs the unanswered notebook top to bottom.
+    instructor-only  a cell for instructors (e.g. how the checks' bounds were derived): left out of the student
+    version.
 Outputs, execution counts and widget state are cleared. solutions/ is never written (except by --execute-solutions).
 """
 
@@ -38,6 +40,7 @@ MARKER = re.compile(r"^(\s*)(### (?:BEGIN|END) (?:SOLUTION|HIDDEN TESTS))\s*$")
 STUB_CODE = ["# YOUR CODE HERE", "raise NotImplementedError({message})"]
 STUB_MARKDOWN = "YOUR ANSWER HERE"
 TAGS_THAT_RAISE = {"check", "needs-answer"}
+INSTRUCTOR_ONLY = "instructor-only"
 RAISES = "raises-exception"
 
 
@@ -114,7 +117,8 @@ def student_cell(cell: dict, where: str) -> dict:
 def student_notebook(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
     """The student version of an instructor notebook."""
     out = copy.deepcopy(nb)
-    out.cells = [nbformat.from_dict(student_cell(c, f"{name}, cell {i + 1}")) for i, c in enumerate(nb.cells)]
+    out.cells = [nbformat.from_dict(student_cell(c, f"{name}, cell {i + 1}")) for i, c in enumerate(nb.cells)
+                 if INSTRUCTOR_ONLY not in c.get("metadata", {}).get("tags", [])]
     out.metadata.pop("widgets", None)
     return out
 

@@ -185,3 +185,17 @@ def test_test_markers_are_cell_tags_not_comments_a_student_reads():
     tagged = [p.name for p in release.SOLUTIONS.glob("*.ipynb")
               if any("nbval-check-output" in c.metadata.get("tags", []) for c in nbformat.read(p, as_version=4).cells)]
     assert len(tagged) >= 3, tagged  # the data and seeded-number cells nbval compares
+
+
+def test_instructor_only_cells_leave_the_student_version():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title"),
+                                         nbformat.v4.new_markdown_cell("How the bounds were derived.",
+                                                                       metadata={"tags": ["instructor-only"]}),
+                                         nbformat.v4.new_code_cell("x = 1")])
+    student = release.student_notebook(nb, "x.ipynb")
+    assert [c.source for c in student.cells] == ["# Title", "x = 1"]
+    tagged = [p.name for p in release.SOLUTIONS.glob("*.ipynb")
+              if any("instructor-only" in c.metadata.get("tags", []) for c in nbformat.read(p, as_version=4).cells)]
+    for name in tagged:  # ...and the real ones are gone from notebooks/
+        student = nbformat.read(release.NOTEBOOKS / name, as_version=4)
+        assert not any("instructor-only" in c.metadata.get("tags", []) for c in student.cells), name

@@ -16,6 +16,9 @@ def test_the_course_settings_overrides_reach_the_server(lab: Server) -> None:
     defaults = {name: spec.get("default") for name, spec in plugin["schema"]["properties"].items()}
     assert defaults["fetchNews"] == "false"
     assert defaults["checkForUpdates"] is False
+    tracker = lab.api("GET", "lab/api/settings/@jupyterlab/notebook-extension:tracker")
+    cell_config = tracker["schema"]["properties"]["codeCellConfig"]["default"]
+    assert cell_config.get("lineWrap") is True  # long code lines wrap on a laptop screen instead of running off it
 
 
 def test_the_server_serves_the_course_root(lab: Server) -> None:
