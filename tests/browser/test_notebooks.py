@@ -94,7 +94,8 @@ class WidgetCase:
 
 
 def _readout(slider) -> str:
-    return (slider.locator(".widget-readout").text_content() or "").strip()
+    """A slider's readout as a number's text (ipywidgets writes negative values with a Unicode minus sign)."""
+    return (slider.locator(".widget-readout").text_content() or "").strip().replace("\u2212", "-")
 
 
 def _check_slider_panel(labels: tuple[str, ...], presses: int, step: float):
