@@ -89,7 +89,9 @@ class Assignment:
                 "torch": torch.__version__}
 
 
-_UTILS_IMPORT = re.compile(r"^\s*(?:from\s+utils(?:\.(\w+))?\s+import\s+([\w\s,()]+)|import\s+utils\.(\w+))", re.M)
+# `from utils import a, b` (one line or parenthesised), `from utils.a import X`, `import utils.a`
+_UTILS_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+utils(?:\.(\w+))?[ \t]+import[ \t]+(\([^)]*\)|[\w \t,]+)"
+                           r"|import[ \t]+utils\.(\w+))", re.M)
 
 
 def imported_utils(source: str) -> list[str]:
