@@ -174,3 +174,22 @@ def test_student_bundle_holds_no_solutions_hidden_tests_or_references(tmp_path):
         student = nbformat.reads(texts[f"vae-course/notebooks/{path.name}"], as_version=4)
         lines = {line.strip() for cell in student.cells for line in cell.source.split("\n")}
         assert not solution_lines(nbformat.read(path, as_version=4)) & lines, path.name
+
+
+def test_cells_are_locked_as_nbgrader_locks_them():
+    """Check cells: neither editable nor deletable; answer cells (code and written): not deletable; others: free."""
+    nb = source_notebook()
+    nb.cells[1].metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "a", "locked": False}
+    nb.cells[2].metadata["nbgrader"] = {"solution": False, "grade": True, "grade_id": "c", "locked": True, "points": 1}
+    nb.cells[5].metadata["nbgrader"] = {"solution": True, "grade": True, "grade_id": "w", "locked": False, "points": 1}
+    student = release.student_notebook(nb, "t.ipynb")
+    locks = [(c.metadata.get("editable"), c.metadata.get("deletable")) for c in student.cells]
+    assert locks == [(None, None), (None, False), (False, False), (None, None), (None, None), (None, False)]
+
+
+def test_every_check_cell_of_the_student_notebooks_is_locked():
+    for path in sorted(release.NOTEBOOKS.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        checks = [c for c in nb.cells if "check" in c.metadata.get("tags", [])]
+        assert checks, path.name
+        assert all(c.metadata.get("editable") is False and c.metadata.get("deletable") is False for c in checks), path.name
