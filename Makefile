@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 # One thread: bit-identical CPU results, and no slow-down on a busy 2-core machine.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0
 
-.PHONY: venv lab test lint unit nbval test-grading test-browser release execute-solutions bench bench-grading grade grading-reference gradescope site test-site clean-venv
+.PHONY: venv lab test lint unit nbval test-grading test-browser release execute-solutions bench bench-grading grade grading-reference gradescope site site-instructor test-site clean-venv
 
 venv: $(STAMP)
 
@@ -89,17 +89,23 @@ gradescope: $(DEV_STAMP)
 	@test -n "$(NB)" || { echo "usage: make gradescope NB=05 [OUT=path/to/autograder.zip]"; exit 2; }
 	$(PY) -m instructor.gradescope $(NB) $(if $(OUT),--out $(OUT),) $(ARGS)
 
-# The course website: executed instructor notebooks and student notebooks, in lecture order (README, "The course
-# website"). Installs requirements-site.txt into .venv first. Output: build/site/index.html.
+# The course website, student edition: what gets published (README, "Publishing the course website"). Installs
+# requirements-site.txt into .venv first. Output: build/site/index.html.
 SITE_STAMP := $(VENV)/.site-installed
 $(SITE_STAMP): $(DEV_STAMP) requirements-site.txt
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-site.txt
 	@touch $(SITE_STAMP)
 
 site: $(SITE_STAMP)
-	$(PY) -m instructor.site.build --out $(or $(OUT),build/site)
+	$(PY) -m instructor.site.build --edition student --out $(or $(OUT),build/site)
 
-# Builds the site into a temporary folder and checks every page (tests/site; about a minute).
+# The instructor edition (solutions with outputs and hidden tests, plus the student pages), for the course's staff
+# only: NEVER publish it. Output: build/site-instructor/ (with DO-NOT-PUBLISH.txt; every page carries a banner).
+site-instructor: $(SITE_STAMP)
+	$(PY) -m instructor.site.build --edition instructor --out $(or $(OUT),build/site-instructor)
+
+# Builds both editions into a temporary folder and checks every page (tests/site; about 2 minutes); screenshots of
+# two pages: build/site-artifacts/.
 test-site: $(SITE_STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests/site -v -p no:cacheprovider
 
