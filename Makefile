@@ -49,8 +49,8 @@ test-grading: $(DEV_STAMP)
 
 # Real nbgrader (requirements-nbgrader.txt, in its own venv build/nbgrader-venv, made on first use) on all six
 # notebooks: generate_assignment, the student version against the course's release, autograde of the solutions (full
-# marks), the student versions (0) and a no-op-checks submission (README, "Grading with nbgrader"). About 6 minutes on
-# 2 cores; .ci/run runs it. The nbgrader course folder, its gradebook and scores.json: build/nbgrader/.
+# marks), the student versions (0) and a no-op-checks submission (README, "Grading with nbgrader"). 16-19 minutes
+# measured on a busy 2-core machine (load 7-13); .ci/run runs it. The nbgrader course folder, its gradebook and scores.json: build/nbgrader/.
 NBGRADER_VENV := build/nbgrader-venv
 NBGRADER_STAMP := $(NBGRADER_VENV)/.installed
 $(NBGRADER_STAMP): requirements-nbgrader.txt
