@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 # One thread: bit-identical CPU results, and no slow-down on a busy 2-core machine.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0
 
-.PHONY: venv lab test lint unit nbval test-grading test-browser release execute-solutions bench bench-grading grade report export grading-reference gradescope site test-site clean-venv
+.PHONY: venv lab test lint unit nbval test-grading test-nbgrader test-browser release execute-solutions bench bench-grading grade report export grading-reference gradescope site site-instructor test-site clean-venv
 
 venv: $(STAMP)
 
@@ -41,12 +41,26 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check utils instructor tests solutions
 
 unit: $(DEV_STAMP)
-	$(TEST_ENV) $(PY) -m pytest tests --ignore=tests/browser --ignore=tests/site -m "not corpus"
+	$(TEST_ENV) $(PY) -m pytest tests --ignore=tests/browser --ignore=tests/site --ignore=tests/nbgrader -m "not corpus"
 
 # The full grading corpus (tests marked `corpus`): every solution notebook full marks, every student version 0,
 # and the exploit corpus, each graded for real in the sandbox. About 8 minutes on 2 cores; .ci/run runs it.
 test-grading: $(DEV_STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests/grading tests/test_gradescope.py -m corpus -p no:cacheprovider --durations=10
+
+# Real nbgrader (requirements-nbgrader.txt, in its own venv build/nbgrader-venv, made on first use) on all six
+# notebooks: generate_assignment, the student version against the course's release, autograde of the solutions (full
+# marks), the student versions (0) and a no-op-checks submission (README, "Grading with nbgrader"). 16-19 minutes
+# measured on a busy 2-core machine (load 7-13); .ci/run runs it. The nbgrader course folder, its gradebook and scores.json: build/nbgrader/.
+NBGRADER_VENV := build/nbgrader-venv
+NBGRADER_STAMP := $(NBGRADER_VENV)/.installed
+$(NBGRADER_STAMP): requirements-nbgrader.txt
+	@test -x $(NBGRADER_VENV)/bin/python || $(PYTHON) -m venv $(NBGRADER_VENV)
+	$(NBGRADER_VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements-nbgrader.txt
+	@touch $(NBGRADER_STAMP)
+
+test-nbgrader: $(DEV_STAMP) $(NBGRADER_STAMP)
+	$(TEST_ENV) NBGRADER_VENV=$(NBGRADER_VENV) $(PY) -m pytest tests/nbgrader -v -p no:cacheprovider --durations=5
 
 nbval: $(DEV_STAMP)
 	$(TEST_ENV) $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions notebooks
@@ -102,17 +116,23 @@ gradescope: $(DEV_STAMP)
 	@test -n "$(NB)" || { echo "usage: make gradescope NB=05 [OUT=path/to/autograder.zip]"; exit 2; }
 	$(PY) -m instructor.gradescope $(NB) $(if $(OUT),--out $(OUT),) $(ARGS)
 
-# The course website: executed instructor notebooks and student notebooks, in lecture order (README, "The course
-# website"). Installs requirements-site.txt into .venv first. Output: build/site/index.html.
+# The course website, student edition: what gets published (README, "Publishing the course website"). Installs
+# requirements-site.txt into .venv first. Output: build/site/index.html.
 SITE_STAMP := $(VENV)/.site-installed
 $(SITE_STAMP): $(DEV_STAMP) requirements-site.txt
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-site.txt
 	@touch $(SITE_STAMP)
 
 site: $(SITE_STAMP)
-	$(PY) -m instructor.site.build --out $(or $(OUT),build/site)
+	$(PY) -m instructor.site.build --edition student --out $(or $(OUT),build/site)
 
-# Builds the site into a temporary folder and checks every page (tests/site; about a minute).
+# The instructor edition (solutions with outputs and hidden tests, plus the student pages), for the course's staff
+# only: NEVER publish it. Output: build/site-instructor/ (with DO-NOT-PUBLISH.txt; every page carries a banner).
+site-instructor: $(SITE_STAMP)
+	$(PY) -m instructor.site.build --edition instructor --out $(or $(OUT),build/site-instructor)
+
+# Builds both editions into a temporary folder and checks every page (tests/site; about 2 minutes); screenshots of
+# two pages: build/site-artifacts/.
 test-site: $(SITE_STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests/site -v -p no:cacheprovider
 

@@ -14,8 +14,9 @@ Tags that release reads (cell metadata "tags"):
     check         a graded check cell; needs-answer: a cell that uses an exercise's result.
     Both, and every code cell with a solution region, get `raises-exception` in the student version, so nbval
     runs the unanswered notebook top to bottom.
-    instructor-only  a cell for instructors (e.g. how the checks' bounds were derived): left out of the student
-    version.
+Cells are locked as nbgrader locks them (`lock_cells`): check cells (nbgrader `grade` or `locked`) cannot be edited
+or deleted, answer cells (nbgrader `solution`) cannot be deleted. The nbgrader metadata comes from
+`python -m instructor.nbgrader_cells --update`.
 Outputs, execution counts and widget state are cleared. solutions/ is never written (except by --execute-solutions).
 """
 
@@ -40,7 +41,6 @@ MARKER = re.compile(r"^(\s*)(### (?:BEGIN|END) (?:SOLUTION|HIDDEN TESTS))\s*$")
 STUB_CODE = ["# YOUR CODE HERE", "raise NotImplementedError({message})"]
 STUB_MARKDOWN = "YOUR ANSWER HERE"
 TAGS_THAT_RAISE = {"check", "needs-answer"}
-INSTRUCTOR_ONLY = "instructor-only"
 RAISES = "raises-exception"
 
 
@@ -93,6 +93,21 @@ def _stub_lines(cell: dict, region: Region) -> list[str]:
     return [region.indent + line.format(message=message) for line in STUB_CODE]
 
 
+def lock_cell(cell: dict) -> None:
+    """Lock a student cell in place as nbgrader's LockCells does with its default settings.
+
+    An answer cell (nbgrader `solution`, written answers too) cannot be deleted; a check cell (`grade` and not
+    `solution`) or a read-only cell (`locked`) can neither be edited nor deleted. JupyterLab and Notebook honour
+    `editable` and `deletable`; a determined student can still change the file, which the grader does not trust anyway.
+    """
+    grading = cell.get("metadata", {}).get("nbgrader", {})
+    if grading.get("solution"):
+        cell["metadata"]["deletable"] = False
+    elif grading.get("grade") or grading.get("locked"):
+        cell["metadata"]["deletable"] = False
+        cell["metadata"]["editable"] = False
+
+
 def student_cell(cell: dict, where: str) -> dict:
     """The student version of one cell (a new dict; `cell` is not modified)."""
     out = copy.deepcopy(cell)
@@ -111,14 +126,14 @@ def student_cell(cell: dict, where: str) -> dict:
         if (has_solution or TAGS_THAT_RAISE & set(tags)) and RAISES not in tags:
             out.setdefault("metadata", {})["tags"] = tags + [RAISES]
         out.get("metadata", {}).pop("execution", None)
+    lock_cell(out)
     return out
 
 
 def student_notebook(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
     """The student version of an instructor notebook."""
     out = copy.deepcopy(nb)
-    out.cells = [nbformat.from_dict(student_cell(c, f"{name}, cell {i + 1}")) for i, c in enumerate(nb.cells)
-                 if INSTRUCTOR_ONLY not in c.get("metadata", {}).get("tags", [])]
+    out.cells = [nbformat.from_dict(student_cell(c, f"{name}, cell {i + 1}")) for i, c in enumerate(nb.cells)]
     out.metadata.pop("widgets", None)
     return out
 

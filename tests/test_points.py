@@ -39,6 +39,8 @@ def test_tour_points_are_practice_only():
     parts = graded_parts(nbtools.load("00_course_tour"))
     assert parts and all(p.kind == "written" or p.grade_id.startswith("ex0_") for p in parts)
     nb = nbtools.load("00_course_tour")
+    # Graded: the check cells, and each written answer's question (its answer cell's nbgrader points are the same).
     practice = [c.metadata.get("course", {}).get("practice") for c in nb.cells
-                if c.metadata.get("nbgrader", {}).get("grade")]
+                if (c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade"))
+                or "points" in c.metadata.get("course", {})]
     assert practice and all(practice)

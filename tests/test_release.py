@@ -187,15 +187,20 @@ def test_test_markers_are_cell_tags_not_comments_a_student_reads():
     assert len(tagged) >= 3, tagged  # the data and seeded-number cells nbval compares
 
 
-def test_instructor_only_cells_leave_the_student_version():
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title"),
-                                         nbformat.v4.new_markdown_cell("How the bounds were derived.",
-                                                                       metadata={"tags": ["instructor-only"]}),
-                                         nbformat.v4.new_code_cell("x = 1")])
-    student = release.student_notebook(nb, "x.ipynb")
-    assert [c.source for c in student.cells] == ["# Title", "x = 1"]
-    tagged = [p.name for p in release.SOLUTIONS.glob("*.ipynb")
-              if any("instructor-only" in c.metadata.get("tags", []) for c in nbformat.read(p, as_version=4).cells)]
-    for name in tagged:  # ...and the real ones are gone from notebooks/
-        student = nbformat.read(release.NOTEBOOKS / name, as_version=4)
-        assert not any("instructor-only" in c.metadata.get("tags", []) for c in student.cells), name
+def test_cells_are_locked_as_nbgrader_locks_them():
+    """Check cells: neither editable nor deletable; answer cells (code and written): not deletable; others: free."""
+    nb = source_notebook()
+    nb.cells[1].metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "a", "locked": False}
+    nb.cells[2].metadata["nbgrader"] = {"solution": False, "grade": True, "grade_id": "c", "locked": True, "points": 1}
+    nb.cells[5].metadata["nbgrader"] = {"solution": True, "grade": True, "grade_id": "w", "locked": False, "points": 1}
+    student = release.student_notebook(nb, "t.ipynb")
+    locks = [(c.metadata.get("editable"), c.metadata.get("deletable")) for c in student.cells]
+    assert locks == [(None, None), (None, False), (False, False), (None, None), (None, None), (None, False)]
+
+
+def test_every_check_cell_of_the_student_notebooks_is_locked():
+    for path in sorted(release.NOTEBOOKS.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        checks = [c for c in nb.cells if "check" in c.metadata.get("tags", [])]
+        assert checks, path.name
+        assert all(c.metadata.get("editable") is False and c.metadata.get("deletable") is False for c in checks), path.name

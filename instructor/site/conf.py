@@ -4,6 +4,13 @@ Offline by design: MyST-NB shows the outputs stored in the notebooks (nothing is
 MathJax come from pip packages, and no page loads anything from the internet.
 """
 
+import os
+
+# The edition (instructor.site.build sets it): "student" unless told otherwise, so a bare sphinx-build is safe to publish.
+site_edition = os.environ.get("VAE_COURSE_SITE_EDITION", "student")
+DO_NOT_PUBLISH = ("INSTRUCTOR EDITION: DO NOT PUBLISH. It shows every solution and every hidden test; "
+                  "publish the student edition (make site) instead.")
+
 project = "Variational autoencoders, from the autoencoder to the reparameterization trick"
 author = "the course staff"
 copyright = "the course staff"  # noqa: A001 - Sphinx's name for it
@@ -11,16 +18,26 @@ copyright = "the course staff"  # noqa: A001 - Sphinx's name for it
 extensions = ["myst_nb", "sphinx-mathjax-offline"]  # sphinx-mathjax-offline: MathJax 3 copied into _static/
 html_theme = "furo"
 html_title = "VAE course"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["course.css"]
+if site_edition == "instructor":  # Furo's banner, at the top of every page
+    html_title = "VAE course: instructor edition, do not publish"
+    html_theme_options = {"announcement": f"<strong>{DO_NOT_PUBLISH}</strong>",
+                          "light_css_variables": {"color-announcement-background": "#b00020",
+                                                  "color-announcement-text": "#ffffff"},
+                          "dark_css_variables": {"color-announcement-background": "#b00020",
+                                                 "color-announcement-text": "#ffffff"}}
 html_show_sourcelink = False
 html_copy_source = False
-exclude_patterns = ["_build", "**/.ipynb_checkpoints"]
+exclude_patterns = ["_build", "**/.ipynb_checkpoints", "*/_notebooks"]  # _notebooks: the downloads, not pages
 
-myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_enable_extensions = ["dollarmath", "amsmath", "attrs_inline"]  # attrs_inline: {.class} on the launch links
 myst_heading_anchors = 3
 nb_execution_mode = "off"  # the instructor notebooks are stored executed; the student ones have no outputs
 nb_merge_streams = True
-# Widget views (progress bars, sliders) need a live kernel: show their text instead, and load no widget JavaScript.
+nb_render_markdown_format = "myst"  # text/markdown outputs may hold directives: the note where a widget stands
+# Widget views (progress bars, sliders) need a live kernel: build.py drops progress bars and puts a note where a
+# slider stands; nothing loads widget JavaScript.
 nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None),
                               ("html", "application/vnd.jupyter.widget-state+json", None)]
 nb_ipywidgets_js: dict = {}
