@@ -69,10 +69,10 @@ bench: $(DEV_STAMP)
 	$(TEST_ENV) $(PY) -m instructor.bench $(BENCH_ARGS)
 
 # Grade a folder (or .zip) of <student>/<assignment>.ipynb: make grade NB=05 SUB=path/to/submissions [OUT=grades/05]
-# Extra options (see `python -m instructor.grade --help`) go in ARGS, e.g. ARGS="--workers 4 --cell-timeout 600".
+# Extra options (see `python -m instructor.grade run --help`) go in ARGS, e.g. ARGS="--workers 4 --cell-timeout 600".
 grade: $(DEV_STAMP)
 	@test -n "$(NB)" -a -n "$(SUB)" || { echo "usage: make grade NB=05 SUB=path/to/submissions [OUT=grades/05]"; exit 2; }
-	$(PY) -m instructor.grade $(NB) $(SUB) --out $(or $(OUT),grades/$(NB)) $(ARGS)
+	$(PY) -m instructor.grade run $(NB) $(SUB) --out $(or $(OUT),grades/$(NB)) $(ARGS)
 
 # Benchmark (not a test): grade 20 mixed submissions of one notebook (NB, default 02); JSON in build/bench/.
 bench-grading: $(DEV_STAMP)

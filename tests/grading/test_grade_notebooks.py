@@ -31,7 +31,7 @@ def test_solution_full_marks_and_student_version_zero(name, tmp_path):
     for student, folder in (("solution", "solutions"), ("blank", "notebooks")):
         (tmp_path / "subs" / student).mkdir(parents=True)
         shutil.copy(ROOT / folder / f"{name}.ipynb", tmp_path / "subs" / student / f"{name}.ipynb")
-    assert grade.main([name, str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--workers", "2",
+    assert grade.main(["run", name, str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--workers", "2",
                        "--no-progress"]) == 0
     students = {s["student"]: s for s in json.loads((tmp_path / "out" / "grades.json").read_text())["students"]}
     assignment = load_assignment(name)
