@@ -45,7 +45,7 @@ unit: $(DEV_STAMP)
 # The full grading corpus (tests marked `corpus`): every solution notebook full marks, every student version 0,
 # and the exploit corpus, each graded for real in the sandbox. About 8 minutes on 2 cores; .ci/run runs it.
 test-grading: $(DEV_STAMP)
-	$(TEST_ENV) $(PY) -m pytest tests/grading tests/test_gradescope.py -m corpus -p no:cacheprovider --durations=10
+	$(TEST_ENV) VAE_REQUIRE_ISOLATION=1 $(PY) -m pytest tests/grading tests/test_gradescope.py -m corpus -p no:cacheprovider --durations=10
 
 nbval: $(DEV_STAMP)
 	$(TEST_ENV) $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider solutions notebooks
@@ -87,7 +87,7 @@ grading-reference: $(DEV_STAMP)
 # (README, "Grading on Gradescope"). It grades with the same sandbox and hidden tests as `make grade`.
 gradescope: $(DEV_STAMP)
 	@test -n "$(NB)" || { echo "usage: make gradescope NB=05 [OUT=path/to/autograder.zip]"; exit 2; }
-	$(PY) -m instructor.gradescope $(NB) $(if $(OUT),--out $(OUT),) $(ARGS)
+	$(PY) -m instructor.gradescope build $(NB) $(if $(OUT),--out $(OUT),) $(ARGS)
 
 # The course website: executed instructor notebooks and student notebooks, in lecture order (README, "The course
 # website"). Installs requirements-site.txt into .venv first. Output: build/site/index.html.
