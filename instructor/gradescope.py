@@ -317,6 +317,9 @@ def run(root: Path) -> int:
         _protect(root, source)
         strong, log_line = _isolation(bool(config.get("allow_unsafe_isolation")))
         print(log_line, flush=True)
+        missing = sandbox.check_limits()
+        print("limits: " + ("per submission (its own cgroup and tmpfs)" if missing is None else
+                            f"per process only ({missing})"), flush=True)
         path, note = find_submission(root / "submission", assignment.name)
         if path is None:
             outcome = Outcome("submission", "missing", note="no notebook")
