@@ -139,7 +139,7 @@ def grade_notebook(assignment: Assignment, path: Path, student: str, reference: 
                 error = truncate(result["error"], MAX_MESSAGE_CHARS)
                 own = error.startswith(("returned", "timed out"))  # the harness's words, not an exception's
                 said = f"your code {error}" if own else f"calling your code raised {error}"
-                outcome.verdicts[part.grade_id] = Verdict(False, f"✗ {said}")
+                outcome.verdicts[part.grade_id] = Verdict(False, truncate(f"✗ {said}", MAX_MESSAGE_CHARS))
                 continue
             outcome.values[part.grade_id] = result["values"]
             if reference is not None:
