@@ -159,7 +159,7 @@ def _judge(assignment: Assignment, grade_id: str, got: dict, want: dict) -> Verd
     try:
         verdict = assignment.judges[grade_id](got, want)
     except Exception as exc:  # noqa: BLE001 - a judge must never crash the batch on odd data
-        verdict = Verdict(False, f"✗ your results could not be judged ({type(exc).__name__}: {str(exc)[:200]})")
+        verdict = Verdict(False, f"✗ your results could not be judged ({type(exc).__name__})")
     if len(verdict.message) > MAX_MESSAGE_CHARS:
         verdict = Verdict(verdict.passed, truncate(verdict.message, MAX_MESSAGE_CHARS), verdict.diagnosis)
     return verdict

@@ -85,12 +85,12 @@ class Kernel:
                 self.on_death()
             time.sleep(0.5)
 
-    def run(self, cell, index: int) -> str:
+    def run(self, cell, index: int, store_history: bool = True) -> str:
         """Execute `cell`: "done", "interrupted" (ran out of time, the kernel survived) or "hung" (kill it)."""
         from nbclient.exceptions import CellTimeoutError
 
         try:
-            self.client.execute_cell(cell, index)
+            self.client.execute_cell(cell, index, store_history=store_history)
             return "done"
         except CellTimeoutError:
             pass
@@ -100,7 +100,7 @@ class Kernel:
         run_sync(self.km.interrupt_kernel)()
         self.client.timeout = INTERRUPT_GRACE
         try:
-            self.client.execute_cell(nbformat.v4.new_code_cell("pass"), index)
+            self.client.execute_cell(nbformat.v4.new_code_cell("pass"), index, store_history=False)
             return "interrupted"
         except CellTimeoutError:
             return "hung"
@@ -121,10 +121,9 @@ class Kernel:
             pass
 
 
-def _probe_cells(job: dict) -> list[str]:
+def probe_cells(job: dict, base: Path) -> list[str]:
     """The cells that load the probes and run each one."""
     kernel_side = Path(__file__).with_name("kernel_side.py").read_text()
-    base = Path(job["base"])
     setup = (
         "import types as __t\n"
         "__vae_grade = __t.ModuleType('vae_grade_kernel_side')\n"
@@ -144,12 +143,13 @@ def run_steps(nb, steps: list[Step], cell_seconds: int, work: Path, status: Stat
         kernel = Kernel(nb, cell_seconds, work, on_death)
         try:
             for step in ran:  # rebuild the state in the new kernel; a probe's results are already written
-                if step.kind != "probe" and kernel.run(nb.cells[step.index], step.index) == "hung":
+                if step.kind != "probe" and kernel.run(nb.cells[step.index], step.index,
+                                                       step.kind == "notebook") == "hung":
                     status.timeouts.append(step.index)
             while position < len(steps):
                 step = steps[position]
                 cell = nb.cells[step.index]
-                outcome = kernel.run(cell, step.index)
+                outcome = kernel.run(cell, step.index, store_history=step.kind == "notebook")
                 position += 1
                 status.cells += step.kind == "notebook"
                 if outcome != "done":
@@ -182,7 +182,7 @@ def main() -> int:
     status = Status()
     status_path = base / "status.json"
     steps = [Step(i, "notebook") for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    probes = _probe_cells(job)
+    probes = probe_cells(job, base)
     steps += [Step(len(nb.cells) + i, "setup" if i == 0 else "probe") for i in range(len(probes))]
     nb.cells.extend(nbformat.v4.new_code_cell(source) for source in probes)
 
