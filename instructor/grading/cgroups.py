@@ -12,7 +12,8 @@ Each group is created below the grader's own group (so whoever limits the grader
 write access to it (root, or a delegated subtree) and is removed after the run. ``create`` returns None, with the
 reason in `unavailable_reason`, where that is not possible: the sandbox then falls back to per-process rlimits.
 On v2, the grader's group must be able to hand the controllers down: v2 forbids that to a non-root group that holds
-processes itself, so run the grader in a group of its own subtree (e.g. ``systemd-run --scope -p Delegate=yes``).
+processes itself, so start the grader in a delegated group with nothing else in it (e.g. under
+``systemd-run --scope -p Delegate=yes``, after moving itself into a leaf); otherwise ``create`` reports why not.
 """
 
 from __future__ import annotations
