@@ -107,6 +107,7 @@ open("../measure.json", "w").write(json.dumps(m))
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--memory-mb", type=int, default=2048)
+    parser.add_argument("--cpus", type=float, default=1.0)
     parser.add_argument("--label", default="now")
     args = parser.parse_args()
     assignment = load_assignment("00")
@@ -117,14 +118,14 @@ def main() -> int:
         path = Path(tmp, "nb.ipynb")
         nbformat.write(nb, path)
         os.environ["VAE_GRADE_KEEP"] = "1"
-        limits = sandbox.Limits(memory_mb=args.memory_mb)
+        limits = sandbox.Limits(memory_mb=args.memory_mb, cpus=args.cpus)
         outcome = grader.grade_notebook(assignment, path, "measure", None, limits, strong=True, scratch=Path(tmp))
         found = list(Path(tmp).glob("*/box/measure.json"))
         result = json.loads(found[0].read_text()) if found else {"error": "no measurement written"}
         result.update(status=outcome.status, note=outcome.note, seconds=round(outcome.seconds, 1),
-                      limits=str(limits))
-        for mounted in Path(tmp).glob("vae-grade-*"):  # a kept sandbox folder may still be a tmpfs mount point
-            sandbox.release_scratch(mounted) if hasattr(sandbox, "release_scratch") else None
+                      limits=str(limits), cgroup=outcome.usage)
+        for mounted in Path(tmp).glob("vae-grade-*"):  # the kept sandbox folder is still a tmpfs mount point
+            sandbox.release_scratch(mounted)
     out = ROOT / "build" / "bench" / f"limits-{args.label}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
