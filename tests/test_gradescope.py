@@ -26,7 +26,7 @@ from instructor.grading.grader import Outcome
 from instructor.grading.judge import Verdict
 from instructor.grading.spec import load_assignment
 from tests.grading import exploits
-from tests.grading.isolation import require_isolation
+from tests.grading.isolation import GRADED, require_isolation
 
 ROOT = Path(__file__).resolve().parent.parent
 NB = "00_course_tour"
@@ -303,6 +303,8 @@ def end_to_end(tmp_path_factory, bundle):
     time.sleep(10)  # give the forger's late writer its chance (it must have died with the sandbox)
     done["forges_results_later"] = (json.loads((roots["forges_results"] / "results" / "results.json").read_text()),
                                     "")
+    GRADED["attacks"] += 2  # reads_solutions, forges_results
+    GRADED["honest"] += 2  # solution, weak_solution
     artifacts = ROOT / "build" / "gradescope-results"  # for reviewers: each case's results.json
     artifacts.mkdir(parents=True, exist_ok=True)
     for case, (results, _) in done.items():
