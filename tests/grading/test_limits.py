@@ -97,3 +97,15 @@ def test_a_cell_that_ignores_the_interrupt_is_killed_and_the_rest_runs(tmp_path,
     assert (tmp_path / "after_kill.txt").read_text() == "42"  # x came back: the first cell was run again
     assert (tmp_path / "after_interrupt.txt").read_text() == "41"  # an ordinary loop is just interrupted
     assert json.loads(json.dumps(status.__dict__))["restarts"] == 1
+
+
+def test_no_isolation_fails_under_make_test_grading_and_skips_elsewhere(monkeypatch):
+    from tests.grading import isolation
+
+    monkeypatch.setattr(sandbox, "check_isolation", lambda: "unshare: operation not permitted")
+    monkeypatch.setenv(isolation.REQUIRE_VARIABLE, "1")
+    with pytest.raises(pytest.fail.Exception, match="operation not permitted"):
+        isolation.require_isolation()
+    monkeypatch.delenv(isolation.REQUIRE_VARIABLE)
+    with pytest.raises(pytest.skip.Exception):
+        isolation.require_isolation()
