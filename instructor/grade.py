@@ -1,8 +1,8 @@
 """Grade a folder of submitted notebooks: gradebook, feedback per student, summary.
 
-    python -m instructor.grade 05_vae submissions/ --out grades/05        # grade (make grade NB=05 SUB=submissions)
+    python -m instructor.grade run 05_vae submissions/ --out grades/05      # grade (make grade NB=05 SUB=submissions)
     python -m instructor.grade merge grades/05 grades/05/manual_grades.csv  # add hand-graded written answers
-    python -m instructor.grade reference 05_vae                           # rebuild the reference results now
+    python -m instructor.grade reference 05_vae 04                        # rebuild the reference results now
 
 Submissions layout (the only one accepted): one folder per student, named by the student's id, holding the
 notebook under the assignment's file name: ``submissions/<student>/05_vae.ipynb``. A ``.zip`` of that layout works
@@ -122,8 +122,32 @@ def written_answers(path: Path, assignment: Assignment) -> dict[str, str]:
     return answers
 
 
-def _limits(args: argparse.Namespace) -> sandbox.Limits:
-    return sandbox.Limits(cell_seconds=args.cell_timeout, total_seconds=args.timeout, memory_mb=args.memory_mb)
+LIMIT_OPTIONS = {  # option: (Limits field, help); the defaults are Limits' own
+    "--cell-timeout": ("cell_seconds", "seconds per cell or hidden test"),
+    "--timeout": ("total_seconds", "seconds per notebook in all"),
+    "--memory-mb": ("memory_mb", "memory of all of one submission's processes together, in MB"),
+    "--max-processes": ("max_processes", "processes and threads of one submission"),
+    "--cpus": ("cpus", "CPU cores one submission may use"),
+    "--disk-mb": ("disk_mb", "disk space of one submission, in MB"),
+}
+
+
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    """The options that set `sandbox.Limits` (shared with `instructor.gradescope build`)."""
+    defaults = sandbox.Limits()
+    for option, (name, text) in LIMIT_OPTIONS.items():
+        default = getattr(defaults, name)
+        parser.add_argument(option, dest=name, type=type(default), default=default, metavar="N",
+                            help=f"{text} (default {default:g})")
+
+
+def limits_from(args: argparse.Namespace) -> sandbox.Limits:
+    """`sandbox.Limits` from the options of `add_limit_options`; ValueError when one is not positive."""
+    values = {name: getattr(args, name) for name, _ in LIMIT_OPTIONS.values()}
+    bad = [option for option, (name, _) in LIMIT_OPTIONS.items() if values[name] <= 0]
+    if bad:
+        raise ValueError(f"{', '.join(bad)} must be positive")
+    return sandbox.Limits(**values)
 
 
 def _isolation(args: argparse.Namespace) -> bool:
@@ -167,20 +191,29 @@ def grade_batch(assignment: Assignment, notebooks: dict[str, Path | None], limit
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m instructor.grade", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("assignment", help="e.g. 05_vae or 05 (or the words `merge` / `reference`, see above)")
-    parser.add_argument("submissions", nargs="*", help="folder (or .zip) of <student>/<assignment>.ipynb")
-    parser.add_argument("--out", type=Path, help="folder for gradebook.csv, feedback/, grades.json")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="submissions graded in parallel")
-    parser.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (default 300)")
-    parser.add_argument("--timeout", type=int, default=1200, help="seconds per notebook in all (default 1200)")
-    parser.add_argument("--memory-mb", type=int, default=6144, help="address-space limit per process (default 6144)")
-    parser.add_argument("--manual", type=Path, help="filled-in manual_grades.csv to merge while grading")
-    parser.add_argument("--overwrite", action="store_true", help="replace the reports already in --out")
-    parser.add_argument("--allow-weak-isolation", action="store_true",
-                        help="grade even where namespaces are unavailable (NOT safe against cheating)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--report", action="store_true",
-                        help="also write report.html, the class report (python -m instructor.classreport)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="run|merge|reference")
+    run = commands.add_parser("run", help="grade a folder (or .zip) of submissions")
+    run.add_argument("assignment", help="e.g. 05_vae or 05")
+    run.add_argument("submissions", type=Path, help="folder (or .zip) of <student>/<assignment>.ipynb")
+    run.add_argument("--out", type=Path, required=True, help="folder for gradebook.csv, feedback/, grades.json")
+    run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="submissions graded in parallel")
+    add_limit_options(run)
+    run.add_argument("--manual", type=Path, help="filled-in manual_grades.csv to merge while grading")
+    run.add_argument("--overwrite", action="store_true", help="replace the reports already in --out")
+    run.add_argument("--allow-weak-isolation", action="store_true",
+                     help="grade even where namespaces are unavailable (NOT safe against cheating)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--report", action="store_true",
+                     help="also write report.html, the class report (python -m instructor.classreport)")
+    run.set_defaults(handler=_grade)
+    merge = commands.add_parser("merge", help="add hand-graded written answers to a graded folder")
+    merge.add_argument("grades", type=Path, help="the folder a `run` wrote (holds grades.json)")
+    merge.add_argument("manual", type=Path, help="the filled-in manual_grades.csv")
+    merge.set_defaults(handler=_merge)
+    reference = commands.add_parser("reference", help="build the reference results of assignments now")
+    reference.add_argument("assignments", nargs="+", help="e.g. 05_vae 04")
+    add_limit_options(reference)
+    reference.set_defaults(handler=_reference)
     return parser
 
 
@@ -188,25 +221,24 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        if args.assignment == "merge":
-            return _merge(args)
-        if args.assignment == "reference":
-            for name in args.submissions or []:
-                start = time.monotonic()
-                assignment = build_reference(name, _limits(args))
-                print(f"{assignment.name}: reference results written ({time.monotonic() - start:.1f} s)")
-            return 0
-        return _grade(args)
+        return args.handler(args)
     except (AssignmentError, SubmissionError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
+def _reference(args: argparse.Namespace) -> int:
+    for name in args.assignments:
+        start = time.monotonic()
+        assignment = build_reference(name, limits_from(args))
+        print(f"{assignment.name}: reference results written ({time.monotonic() - start:.1f} s)")
+    return 0
+
+
 def _grade(args: argparse.Namespace) -> int:
-    if len(args.submissions) != 1 or args.out is None:
-        raise SubmissionError("usage: python -m instructor.grade <assignment> <submissions folder or .zip> --out <folder>")
+    limits = limits_from(args)
     assignment = load_assignment(args.assignment)
-    submissions = Path(args.submissions[0]).resolve()
+    submissions = args.submissions.resolve()
     out = args.out.resolve()
     if (out / "gradebook.csv").exists() and not args.overwrite:
         raise SubmissionError(f"{out} already holds a gradebook: choose another --out or pass --overwrite")
@@ -216,14 +248,18 @@ def _grade(args: argparse.Namespace) -> int:
         raise SubmissionError(f"{submissions} does not exist")
     manual = report.read_manual(args.manual, assignment) if args.manual else {}
     strong = _isolation(args)
-    ensure_reference(assignment, _limits(args))  # built once from the solution notebook, then reused
+    if (missing := sandbox.check_limits()) is not None:
+        print(f"WARNING: no per-submission limits ({missing}): memory, processes and CPU are limited per process only, "
+              "so one submission can slow down or starve the others. Grade as root on Linux for those limits.",
+              file=sys.stderr)
+    ensure_reference(assignment, limits)  # built once from the solution notebook, then reused
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="vae-grade-batch-") as scratch:
         notebooks, problems = discover(submissions, assignment.name, Path(scratch))
         if not notebooks:
             raise SubmissionError(f"no submissions found in {submissions}: expected <student>/{assignment.name}.ipynb"
                                   + ("\n" + "\n".join(problems) if problems else ""))
-        outcomes = grade_batch(assignment, notebooks, _limits(args), strong, args.workers, not args.no_progress)
+        outcomes = grade_batch(assignment, notebooks, limits, strong, args.workers, not args.no_progress)
         written = {s: written_answers(p, assignment) for s, p in notebooks.items() if p is not None}
     report.write_reports(out, assignment, outcomes, written, manual)
     for line in problems:
@@ -240,9 +276,7 @@ def _grade(args: argparse.Namespace) -> int:
 def _merge(args: argparse.Namespace) -> int:
     import json
 
-    if len(args.submissions) != 2:
-        raise SubmissionError("usage: python -m instructor.grade merge <grades folder> <manual_grades.csv>")
-    out, manual_path = Path(args.submissions[0]), Path(args.submissions[1])
+    out, manual_path = args.grades, args.manual
     data_path = out / "grades.json"
     if not data_path.is_file():
         raise SubmissionError(f"{data_path} not found: grade first, then merge manual scores into that folder")

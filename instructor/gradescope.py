@@ -1,7 +1,7 @@
 """A Gradescope autograder for one notebook: the same isolated grader and trusted judge as `python -m instructor.grade`.
 
-    python -m instructor.gradescope 05_vae --out build/autograder-05_vae.zip   # build the bundle (make gradescope NB=05)
-    python -m instructor.gradescope run                                      # inside Gradescope: grade, write results.json
+    python -m instructor.gradescope build 05_vae --out build/autograder-05_vae.zip  # the bundle (make gradescope NB=05)
+    python -m instructor.gradescope run                              # inside Gradescope: grade, write results.json
 
 The bundle follows Gradescope's autograder specification (https://gradescope-autograders.readthedocs.io/en/latest/
 specs/): ``setup.sh`` and ``run_autograder`` at the root of the zip, which Gradescope unpacks into
@@ -12,19 +12,24 @@ come from its metadata, as for the command-line grader), its hidden tests and re
 ``run_autograder`` grades the notebook found under ``/autograder/submission`` and writes
 ``/autograder/results/results.json``: one test per graded part (name, score, max_score, status, output = the check's
 message, visibility), extra credit as tests of max_score 0 (Gradescope adds their score on top), and each written
-answer as a 0-point test that shows the answer for manual grading. The root folder is ``$GRADESCOPE_ROOT``
-(default ``/autograder``), so tests can use a fake one.
+answer as a 0-point test marked *pending manual grading* (never "passed"; an unanswered one says so) that shows the
+answer. The top-level ``output`` counts only the results a student may see now: with hidden tests shown after the
+due date, it totals the visible checks. The root folder is ``$GRADESCOPE_ROOT`` (default ``/autograder``), so tests
+can use a fake one.
 
 Keeping the answers away from the submission: with namespaces (strong isolation) the submission's root folder holds
 only the system and Python folders, so ``/autograder`` does not exist for it. Where the container forbids namespaces,
 the submission runs as ``nobody`` with the limits, and ``run_autograder`` first makes ``/autograder`` and the folders
 with the hidden tests (``solutions/``) and references (``build/grading-reference/``) readable by root only (mode 700).
-Which one was used is printed to the instructor-only stdout.
+Where it cannot even run as another user (not root, or Python not readable by others), the submission could read the
+hidden tests: the autograder refuses to grade (results.json says so) unless the bundle was built with
+``--allow-unsafe-isolation``. Which isolation was used is printed to the instructor-only stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import stat
@@ -32,6 +37,8 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+
+from instructor.grading.sandbox import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ROOT = "/autograder"
@@ -109,8 +116,8 @@ def bundle_files(name: str) -> dict[str, Path]:
 
 
 def build_bundle(assignment_name: str, out: Path, hidden_visibility: str = "after_due_date",
-                 cell_seconds: int = 300, total_seconds: int = 1200, memory_mb: int = 6144) -> Path:
-    """Write Gradescope's autograder zip for one assignment; returns its path.
+                 limits: Limits | None = None, allow_unsafe_isolation: bool = False) -> Path:
+    """Write Gradescope's autograder zip for one assignment (grading `limits`, default `Limits()`); returns its path.
 
     Fails (AssignmentError) when the assignment has no hidden tests; builds its reference results first when they
     are missing or stale, so a bundle always grades like `python -m instructor.grade` on this checkout.
@@ -123,7 +130,7 @@ def build_bundle(assignment_name: str, out: Path, hidden_visibility: str = "afte
     assignment = load_assignment(assignment_name)
     ensure_reference(assignment)
     config = {"assignment": assignment.name, "hidden_visibility": hidden_visibility,
-              "cell_seconds": cell_seconds, "total_seconds": total_seconds, "memory_mb": memory_mb}
+              "limits": dataclasses.asdict(limits or Limits()), "allow_unsafe_isolation": allow_unsafe_isolation}
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     stamp = (2020, 1, 1, 0, 0, 0)  # fixed timestamps: the same checkout gives the same zip
@@ -177,6 +184,24 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
+UNANSWERED = ("", "YOUR ANSWER HERE")
+
+
+def _written_test(part, label: str, written: dict[str, str]) -> dict:
+    """A written answer: 0 of 0 points, pending manual grading (no "passed" status), showing the answer."""
+    answer = written.get(part.exercise, "").strip()
+    worth = f"{_num(part.points)} point{'' if part.points == 1 else 's'}"
+    if answer.upper() in UNANSWERED:
+        name = f"{label}: written answer ({worth}, graded by hand): no answer, pending manual grading"
+        output = ("No answer was found: the cell below the question is empty or still says YOUR ANSWER HERE. "
+                  "The course staff grades written answers by hand.")
+    else:
+        name = f"{label}: written answer ({worth}, graded by hand): pending manual grading"
+        output = f"Pending: graded by the course staff. Your answer:\n\n{answer[:MAX_OUTPUT]}"
+    return {"name": name, "number": part.exercise, "score": 0.0, "max_score": 0.0, "visibility": "visible",
+            "tags": ["manual grading"], "output": output}
+
+
 def results_json(assignment, outcome, hidden: set[str], hidden_visibility: str, written: dict[str, str],
                  note: str = "") -> dict:
     """Gradescope's results.json for one graded submission (see the module docstring)."""
@@ -186,11 +211,7 @@ def results_json(assignment, outcome, hidden: set[str], hidden_visibility: str, 
     for part in assignment.parts:
         label = f"{'Extra credit' if part.extra_credit else 'Exercise'} {part.exercise}"
         if part.kind == "written":
-            answer = written.get(part.exercise, "").strip() or "(no answer)"
-            worth = f"{_num(part.points)} point{'' if part.points == 1 else 's'}"
-            tests.append({"name": f"{label}: written answer ({worth}, graded by hand)",
-                          "number": part.exercise, "score": 0.0, "max_score": 0.0, "visibility": "visible",
-                          "output": f"Graded by the course staff. Your answer:\n\n{answer[:MAX_OUTPUT]}"})
+            tests.append(_written_test(part, label, written))
             continue
         verdict = outcome.verdicts.get(part.grade_id, Verdict(False, "✗ not graded"))
         is_hidden = part.grade_id in hidden
@@ -208,22 +229,35 @@ def results_json(assignment, outcome, hidden: set[str], hidden_visibility: str, 
         })
     regular = sum(t["score"] for t, p in zip(tests, assignment.parts, strict=True) if not p.extra_credit)
     extra = sum(t["score"] for t, p in zip(tests, assignment.parts, strict=True) if p.extra_credit)
-    auto_max = sum(p.points for p in assignment.checks if not p.extra_credit)
-    written_points = sum(p.points for p in assignment.written)
+    data = {"score": float(regular + extra), "execution_time": round(outcome.seconds, 1),
+            "output": _summary(assignment, outcome, tests, hidden, hidden_visibility, note),
+            "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
+    return data
+
+
+def _summary(assignment, outcome, tests: list[dict], hidden: set[str], hidden_visibility: str, note: str) -> str:
+    """The top-level output: status and the points of the results a student may see now (hidden ones left out)."""
+    shown = [(t, p) for t, p in zip(tests, assignment.parts, strict=True)
+             if p.kind != "written" and (hidden_visibility == "visible" or p.grade_id not in hidden)]
+    regular = sum(t["score"] for t, p in shown if not p.extra_credit)
+    regular_max = sum(p.points for _, p in shown if not p.extra_credit)
+    extra = sum(t["score"] for t, p in shown if p.extra_credit)
+    extra_max = sum(p.points for _, p in shown if p.extra_credit)
+    which = "Auto-graded" if len(shown) == len(assignment.checks) else "Visible checks"
     lines = [f"{assignment.name}: status {outcome.status}" + (f" ({outcome.note})" if outcome.note else "") + ".",
-             f"Auto-graded: {_num(regular)} / {_num(auto_max)} points, extra credit "
-             f"{_num(extra)} / {_num(assignment.max_points(True))}."]
+             f"{which}: {_num(regular)} / {_num(regular_max)} points"
+             + (f", extra credit {_num(extra)} / {_num(extra_max)}." if extra_max else ".")]
+    written_points = sum(p.points for p in assignment.written)
     if written_points:
-        lines.append(f"Written answers ({_num(written_points)} point{'' if written_points == 1 else 's'}) are graded "
-                     "by hand.")
+        lines.append(f"Written answers ({_num(written_points)} point{'' if written_points == 1 else 's'}) are pending "
+                     "manual grading.")
     if hidden and hidden_visibility != "visible":
         lines.append("Results of the hidden tests are shown " + {
             "after_due_date": "after the due date.", "after_published": "once grades are published.",
             "hidden": "to the course staff only."}[hidden_visibility])
     if note:
         lines.append(note)
-    return {"score": float(regular + extra), "execution_time": round(outcome.seconds, 1), "output": "\n".join(lines),
-            "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
+    return "\n".join(lines)
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -240,8 +274,15 @@ def _protect(root: Path, source: Path) -> None:
             os.chmod(folder, 0o700)
 
 
-def _isolation() -> tuple[bool, str]:
-    """(strong?, a line for the instructor-only log). VAE_GRADESCOPE_ISOLATION=strong|weak forces one (tests)."""
+class UnsafeIsolation(RuntimeError):
+    """Neither namespaces nor another user: the submission could read the hidden tests."""
+
+
+def _isolation(allow_unsafe: bool) -> tuple[bool, str]:
+    """(strong?, a line for the instructor-only log). VAE_GRADESCOPE_ISOLATION=strong|weak forces one (tests).
+
+    Raises UnsafeIsolation when weak isolation cannot run the submission as another user, unless `allow_unsafe`.
+    """
     from instructor.grading import sandbox
 
     forced = os.environ.get("VAE_GRADESCOPE_ISOLATION", "auto")
@@ -249,10 +290,14 @@ def _isolation() -> tuple[bool, str]:
                                               else sandbox.check_isolation())
     if reason is None:
         return True, "isolation: strong (namespaces; /autograder is not visible to the submission)"
-    who = ("the submission runs as nobody; /autograder and the hidden tests are mode 700"
-           if sandbox.can_drop_to_nobody() else
-           "WARNING: cannot run the submission as nobody, so it could read the hidden tests")
-    return False, f"isolation: weak ({reason}); {who}"
+    if sandbox.can_drop_to_nobody():
+        return False, f"isolation: weak ({reason}); the submission runs as nobody; /autograder and the hidden tests " \
+                      "are mode 700"
+    if not allow_unsafe:
+        raise UnsafeIsolation(f"isolation: refused ({reason}), and the submission cannot run as another user, so it "
+                              "could read the hidden tests; build the bundle with --allow-unsafe-isolation to grade "
+                              "anyway")
+    return False, f"isolation: UNSAFE ({reason}); the submission runs as the grading user and could read the hidden tests"
 
 
 def run(root: Path) -> int:
@@ -270,15 +315,17 @@ def run(root: Path) -> int:
         reference = load_reference(assignment)
         hidden = hidden_grade_ids(assignment.solution)
         _protect(root, source)
-        strong, log_line = _isolation()
+        strong, log_line = _isolation(bool(config.get("allow_unsafe_isolation")))
         print(log_line, flush=True)
+        missing = sandbox.check_limits()
+        print("limits: " + ("per submission (its own cgroup and tmpfs)" if missing is None else
+                            f"per process only ({missing})"), flush=True)
         path, note = find_submission(root / "submission", assignment.name)
         if path is None:
             outcome = Outcome("submission", "missing", note="no notebook")
             written: dict[str, str] = {}
         else:
-            limits = sandbox.Limits(cell_seconds=int(config["cell_seconds"]), total_seconds=int(config["total_seconds"]),
-                                    memory_mb=int(config["memory_mb"]))
+            limits = sandbox.Limits(**config["limits"])
             outcome = grade_notebook(assignment, path, "submission", reference, limits, strong)
             written = written_answers(path, assignment)
         data = results_json(assignment, outcome, hidden, config["hidden_visibility"], written, note)
@@ -296,29 +343,38 @@ def run(root: Path) -> int:
 
 # ------------------------------------------------------------------------------------------------------ command line
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["run"]:
-        parser = argparse.ArgumentParser(prog="python -m instructor.gradescope run")
-        parser.add_argument("--root", type=Path, default=Path(os.environ.get("GRADESCOPE_ROOT", DEFAULT_ROOT)))
-        return run(parser.parse_args(argv[1:]).root.resolve())
+def _parser() -> argparse.ArgumentParser:
+    from instructor.grade import add_limit_options
+
     parser = argparse.ArgumentParser(prog="python -m instructor.gradescope", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("assignment", help="e.g. 05_vae or 05 (or `run`, inside Gradescope)")
-    parser.add_argument("--out", type=Path, help="the zip to write (default build/autograder-<assignment>.zip)")
-    parser.add_argument("--hidden-visibility", default="after_due_date", choices=VISIBILITIES,
-                        help="when students see the hidden tests' results (default after_due_date)")
-    parser.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell (default 300)")
-    parser.add_argument("--timeout", type=int, default=1200, help="seconds per notebook in all (default 1200)")
-    parser.add_argument("--memory-mb", type=int, default=6144, help="address-space limit per process (default 6144)")
-    args = parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="build|run")
+    build = commands.add_parser("build", help="write the autograder zip for one assignment")
+    build.add_argument("assignment", help="e.g. 05_vae or 05")
+    build.add_argument("--out", type=Path, help="the zip to write (default build/autograder-<assignment>.zip)")
+    build.add_argument("--hidden-visibility", default="after_due_date", choices=VISIBILITIES,
+                       help="when students see the hidden tests' results (default after_due_date)")
+    build.add_argument("--allow-unsafe-isolation", action="store_true",
+                       help="grade even where the submission can neither be isolated nor run as another user "
+                            "(it could read the hidden tests)")
+    add_limit_options(build)
+    run_ = commands.add_parser("run", help="inside Gradescope: grade the submission, write results.json")
+    run_.add_argument("--root", type=Path, default=Path(os.environ.get("GRADESCOPE_ROOT", DEFAULT_ROOT)))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    from instructor.grade import limits_from
     from instructor.grading.spec import AssignmentError, resolve_name
 
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        return run(args.root.resolve())
     try:
         name = resolve_name(args.assignment)
         out = args.out or ROOT / "build" / f"autograder-{name}.zip"
-        build_bundle(name, out, args.hidden_visibility, args.cell_timeout, args.timeout, args.memory_mb)
+        build_bundle(name, out, args.hidden_visibility, limits_from(args), args.allow_unsafe_isolation)
     except (AssignmentError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

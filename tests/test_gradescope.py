@@ -8,6 +8,7 @@ in-process with the grader replaced (fast).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -25,6 +26,7 @@ from instructor.grading.grader import Outcome
 from instructor.grading.judge import Verdict
 from instructor.grading.spec import load_assignment
 from tests.grading import exploits
+from tests.grading.isolation import GRADED, require_isolation
 
 ROOT = Path(__file__).resolve().parent.parent
 NB = "00_course_tour"
@@ -95,8 +97,9 @@ def test_bundle_layout_follows_gradescope(bundle):
     for script in ("setup.sh", "run_autograder"):  # valid bash
         with zipfile.ZipFile(bundle) as z:
             assert subprocess.run(["bash", "-n"], input=z.read(script), capture_output=True).returncode == 0, script
-    assert config == {"assignment": NB, "hidden_visibility": "after_due_date", "cell_seconds": 300,
-                      "total_seconds": 1200, "memory_mb": 6144}
+    assert config == {"assignment": NB, "hidden_visibility": "after_due_date",
+                      "limits": dataclasses.asdict(sandbox.Limits()), "allow_unsafe_isolation": False}
+    assert sandbox.Limits(**config["limits"]) == sandbox.Limits()  # the grading side reads them back
 
 
 def test_bundle_is_reproducible(bundle, tmp_path):
@@ -105,10 +108,15 @@ def test_bundle_is_reproducible(bundle, tmp_path):
 
 
 def test_command_line_builds_and_rejects_bad_options(tmp_path, capsys):
-    assert gradescope.main(["00", "--out", str(tmp_path / "a.zip"), "--hidden-visibility", "after_published"]) == 0
+    assert gradescope.main(["build", "00", "--out", str(tmp_path / "a.zip"), "--hidden-visibility", "after_published",
+                            "--cell-timeout", "60", "--allow-unsafe-isolation"]) == 0
     with zipfile.ZipFile(tmp_path / "a.zip") as z:
-        assert json.loads(z.read("gradescope.json"))["hidden_visibility"] == "after_published"
-    assert gradescope.main(["07"]) == 2 and "unknown" in capsys.readouterr().err
+        config = json.loads(z.read("gradescope.json"))
+    assert config["hidden_visibility"] == "after_published" and config["allow_unsafe_isolation"] is True
+    assert config["limits"]["cell_seconds"] == 60 and config["limits"]["total_seconds"] == sandbox.Limits().total_seconds
+    assert gradescope.main(["build", "07"]) == 2 and "unknown" in capsys.readouterr().err
+    assert gradescope.main(["build", "00", "--out", str(tmp_path / "b.zip"), "--memory-mb", "0"]) == 2
+    assert "--memory-mb must be positive" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------- fast: run() in-process
@@ -166,17 +174,58 @@ def test_statuses_and_messages_reach_the_student(tmp_path, bundle, monkeypatch):
 
     monkeypatch.setattr("instructor.grading.grader.grade_notebook", fake_grade)
     monkeypatch.setenv("VAE_GRADESCOPE_ISOLATION", "weak")
+    monkeypatch.setattr(sandbox, "can_drop_to_nobody", lambda: True)
     assert gradescope.run(root) == 0
     results = json.loads((root / "results" / "results.json").read_text())
     validate(results)
     parts = _parts(results)
     assert seen["path"].name == "my_homework.ipynb" and seen["strong"] is False
-    assert seen["limits"] == sandbox.Limits(cell_seconds=300, total_seconds=1200, memory_mb=6144)
+    assert seen["limits"] == sandbox.Limits()
     assert results["score"] == 1 and "status timeout" in results["output"] and "expected the file name" in \
         results["output"]
     assert parts["ex0_1_hidden"]["visibility"] == "after_due_date" and parts["ex0_1_visible"]["visibility"] == "visible"
     assert parts["ex0_1_hidden"]["output"] == "✗ class_means: wrong values"
-    assert "YOUR ANSWER HERE" in parts["hand)"]["output"]  # the written answer, shown for manual grading
+    written = parts["grading"]
+    assert "no answer, pending manual grading" in written["name"] and "status" not in written  # never "passed"
+    assert "YOUR ANSWER HERE" in written["output"]
+    # The summary counts only what the student may see now: the visible check, not the hidden tests' results.
+    assert "Visible checks: 1 / 1 points, extra credit 0 / 1." in results["output"] and "Auto-graded" not in results["output"]
+    assert "shown after the due date" in results["output"]
+
+
+def test_a_written_answer_is_pending_and_all_visible_results_are_counted(tmp_path, bundle, monkeypatch):
+    nb = nbformat.read(ROOT / "solutions" / f"{NB}.ipynb", as_version=4)
+    root = _fake_root(tmp_path, bundle, nb)
+    config = json.loads((root / "source" / "gradescope.json").read_text())
+    (root / "source" / "gradescope.json").write_text(json.dumps(dict(config, hidden_visibility="visible")))
+    right = {p.grade_id: Verdict(True, "✓ right") for p in load_assignment(NB).checks}
+    monkeypatch.setattr("instructor.grading.grader.grade_notebook",
+                        lambda assignment, path, student, *a, **k: Outcome(student, "ok", right, seconds=1.0))
+    monkeypatch.setenv("VAE_GRADESCOPE_ISOLATION", "strong")
+    assert gradescope.run(root) == 0
+    results = json.loads((root / "results" / "results.json").read_text())
+    validate(results)
+    written = _parts(results)["grading"]
+    assert written["name"].endswith("): pending manual grading") and "status" not in written
+    assert written["output"].startswith("Pending: graded by the course staff. Your answer:")
+    assert "Auto-graded: 2 / 2 points, extra credit 1 / 1." in results["output"]
+    assert "pending manual grading" in results["output"]
+
+
+def test_weak_isolation_that_cannot_change_user_refuses_unless_allowed(tmp_path, bundle, monkeypatch, capsys):
+    root = _fake_root(tmp_path, bundle, nbformat.read(ROOT / "notebooks" / f"{NB}.ipynb", as_version=4))
+    monkeypatch.setenv("VAE_GRADESCOPE_ISOLATION", "weak")
+    monkeypatch.setattr(sandbox, "can_drop_to_nobody", lambda: False)
+    monkeypatch.setattr("instructor.grading.grader.grade_notebook",
+                        lambda assignment, path, student, *a, **k: Outcome(student, "ok", {}, seconds=1.0))
+    assert gradescope.run(root) == 1
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert results["score"] == 0 and "could not grade" in results["output"]
+    assert "--allow-unsafe-isolation" in capsys.readouterr().err
+    config = json.loads((root / "source" / "gradescope.json").read_text())
+    (root / "source" / "gradescope.json").write_text(json.dumps(dict(config, allow_unsafe_isolation=True)))
+    assert gradescope.run(root) == 0
+    assert "isolation: UNSAFE" in capsys.readouterr().out
 
 
 def test_an_autograder_error_still_writes_results(tmp_path, bundle):
@@ -189,12 +238,19 @@ def test_an_autograder_error_still_writes_results(tmp_path, bundle):
 
 # ----------------------------------------------------------------------------- end to end: run_autograder for real
 
+WEAK = ("weak_solution", "weak_student")  # graded with VAE_GRADESCOPE_ISOLATION=weak
+
+
 def _run_autograder(root: Path) -> tuple[dict, str]:
+    """results.json and the log (stdout, then stderr) of run_autograder; weak isolation for the WEAK cases."""
     env = {**os.environ, "GRADESCOPE_ROOT": str(root), "VAE_GRADESCOPE_PYTHON": sys.executable}
+    if root.parent.name in WEAK:
+        env["VAE_GRADESCOPE_ISOLATION"] = "weak"
     proc = subprocess.run([str(root / "source" / "run_autograder")], cwd=root, env=env, capture_output=True,
                           text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads((root / "results" / "results.json").read_text()), proc.stdout
+    refused = "isolation: refused" in proc.stderr
+    assert proc.returncode == (1 if refused else 0), proc.stdout + proc.stderr
+    return json.loads((root / "results" / "results.json").read_text()), proc.stdout + proc.stderr
 
 
 FORGE = '''
@@ -218,11 +274,10 @@ def class_means(images, labels, num_classes=10):
 @pytest.fixture(scope="module")
 def end_to_end(tmp_path_factory, bundle):
     """results.json and the log of run_autograder for four submissions, graded two at a time."""
-    if sandbox.check_isolation() is not None:
-        pytest.skip(f"strong isolation unavailable: {sandbox.check_isolation()}")
+    require_isolation()
     base = tmp_path_factory.mktemp("gradescope")
     roots = {}
-    for case in ("solution", "student", "reads_solutions", "forges_results"):
+    for case in ("solution", "student", "reads_solutions", "forges_results", *WEAK):
         roots[case] = base / case / "autograder"
     targets = {"solution": str(roots["reads_solutions"] / "source" / "solutions" / f"{NB}.ipynb"),
                "reference": str(roots["reads_solutions"] / "source" / "build" / "grading-reference" / f"{NB}.npz"),
@@ -234,9 +289,13 @@ def end_to_end(tmp_path_factory, bundle):
         "reads_solutions": exploits.corpus(targets, 9)["reads_solutions"],
         "forges_results": exploits.build(FORGE.format(results=str(roots["forges_results"] / "results" /
                                                                  "results.json"))),
+        "weak_solution": nbformat.read(ROOT / "solutions" / f"{NB}.ipynb", as_version=4),
+        "weak_student": nbformat.read(ROOT / "notebooks" / f"{NB}.ipynb", as_version=4),
     }
     for case, nb in notebooks.items():
         _fake_root(base / case, bundle, nb)
+    config_path = roots["weak_solution"] / "source" / "gradescope.json"  # built with --allow-unsafe-isolation
+    config_path.write_text(json.dumps(dict(json.loads(config_path.read_text()), allow_unsafe_isolation=True)))
     with ThreadPoolExecutor(max_workers=2) as pool:
         done = dict(zip(roots, pool.map(_run_autograder, roots.values()), strict=True))
     import time
@@ -244,6 +303,8 @@ def end_to_end(tmp_path_factory, bundle):
     time.sleep(10)  # give the forger's late writer its chance (it must have died with the sandbox)
     done["forges_results_later"] = (json.loads((roots["forges_results"] / "results" / "results.json").read_text()),
                                     "")
+    GRADED["attacks"] += 2  # reads_solutions, forges_results
+    GRADED["honest"] += 2  # solution, weak_solution
     artifacts = ROOT / "build" / "gradescope-results"  # for reviewers: each case's results.json
     artifacts.mkdir(parents=True, exist_ok=True)
     for case, (results, _) in done.items():
@@ -284,3 +345,23 @@ def test_forged_results_json_is_replaced_by_the_real_one(end_to_end):
         parts = _parts(results)
         assert parts["ex0_1_visible"]["score"] == parts["ex0_1_hidden"]["score"] == 0
         assert results["score"] == 0 and "forged" not in json.dumps(results)
+
+
+@pytest.mark.corpus
+def test_weak_isolation_grades_for_real_where_allowed(end_to_end):
+    """The weak path end to end: no namespaces, the real kernel and judge; the solution still gets full marks."""
+    results, log = end_to_end["weak_solution"]
+    validate(results)
+    assert results["score"] == 3.0, results["output"]
+    assert "isolation: weak" in log or "isolation: UNSAFE" in log
+
+
+@pytest.mark.corpus
+def test_weak_isolation_refuses_where_the_submission_cannot_change_user(end_to_end):
+    results, log = end_to_end["weak_student"]
+    if sandbox.can_drop_to_nobody():  # it runs as nobody, the hidden tests mode 700: grading is safe
+        validate(results)
+        assert results["score"] == 0 and "isolation: weak" in log
+    else:
+        assert results["score"] == 0 and results["tests"] == [] and "could not grade" in results["output"]
+        assert "isolation: refused" in log and "--allow-unsafe-isolation" in log

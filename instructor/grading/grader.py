@@ -14,10 +14,12 @@ from pathlib import Path
 import nbformat
 
 from instructor.grading import sandbox
-from instructor.grading.judge import UnreadableResult, Verdict, load_result
+from instructor.grading.judge import MAX_SUBMISSION_ELEMENTS, UnreadableResult, Verdict, load_result, read_untrusted, truncate
 from instructor.grading.spec import ROOT, Assignment
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
+MAX_STATUS_BYTES = 100_000
+MAX_MESSAGE_CHARS = 1000  # any message a student or the gradebook sees
 STATUSES = ("ok", "timeout", "memory", "crashed", "invalid", "missing")
 
 
@@ -31,6 +33,7 @@ class Outcome:
     seconds: float = 0.0
     note: str = ""
     values: dict = field(default_factory=dict, repr=False)  # grade_id -> {name: tensor}, kept for references
+    usage: dict = field(default_factory=dict)  # what the sandbox used (cgroup counters), for the instructor
 
     def points(self, assignment: Assignment, extra_credit: bool) -> float:
         return sum(p.points for p in assignment.checks
@@ -107,6 +110,7 @@ def grade_notebook(assignment: Assignment, path: Path, student: str, reference: 
     except (OSError, ValueError) as exc:
         return Outcome(student, "invalid", note=str(exc))
     parent = Path(tempfile.mkdtemp(prefix="vae-grade-", dir=scratch))
+    mounted = sandbox.mount_scratch(parent, limits)  # the whole folder: notebook, results, log; size-capped
     try:
         workdir = parent / "box"
         _prepare(workdir, nb)
@@ -117,24 +121,25 @@ def grade_notebook(assignment: Assignment, path: Path, student: str, reference: 
                "cell_seconds": limits.cell_seconds, "probe_seconds": min(limits.cell_seconds, 120)}
         run = sandbox.run_isolated([sys.executable, f"{base}/runner/runner.py"], workdir, _clean_env(base),
                                    json.dumps(job), limits, strong=strong)
-        outcome = Outcome(student, "ok", seconds=run.seconds)
+        outcome = Outcome(student, "ok", seconds=run.seconds, usage=run.usage.as_dict() if run.usage else {})
         status = _read_status(workdir / "status.json")
-        outcome.status, outcome.note = _status(run, status)
+        outcome.status, outcome.note = _status(run, status, nb)
         out_dir = workdir / "out"
         if out_dir.is_symlink() or not out_dir.is_dir():  # replaced by the submission: trust nothing in it
             out_dir = workdir / "missing"
+        budget = [MAX_SUBMISSION_ELEMENTS]
         for part in assignment.checks:
             try:
-                result = load_result(out_dir / f"{nonce}-{part.grade_id}.pt")
+                result = load_result(out_dir / f"{nonce}-{part.grade_id}.pt", budget)
             except UnreadableResult as exc:
-                reason = outcome.note or str(exc)
-                outcome.verdicts[part.grade_id] = Verdict(False, f"✗ not graded: {reason}")
+                reason = str(exc) if outcome.status == "ok" or "no results" not in str(exc) else outcome.note
+                outcome.verdicts[part.grade_id] = Verdict(False, truncate(f"✗ not graded: {reason}", MAX_MESSAGE_CHARS))
                 continue
             if result["error"]:
-                error = result["error"]
+                error = truncate(result["error"], MAX_MESSAGE_CHARS)
                 own = error.startswith(("returned", "timed out"))  # the harness's words, not an exception's
                 said = f"your code {error}" if own else f"calling your code raised {error}"
-                outcome.verdicts[part.grade_id] = Verdict(False, f"✗ {said}")
+                outcome.verdicts[part.grade_id] = Verdict(False, truncate(f"✗ {said}", MAX_MESSAGE_CHARS))
                 continue
             outcome.values[part.grade_id] = result["values"]
             if reference is not None:
@@ -145,39 +150,60 @@ def grade_notebook(assignment: Assignment, path: Path, student: str, reference: 
         if os.environ.get("VAE_GRADE_KEEP"):  # debugging the grader: keep the folder and its log
             print(f"kept {parent}", file=sys.stderr)
         else:
+            if mounted:
+                sandbox.release_scratch(parent)
             shutil.rmtree(parent, ignore_errors=True)
 
 
 def _judge(assignment: Assignment, grade_id: str, got: dict, want: dict) -> Verdict:
     try:
-        return assignment.judges[grade_id](got, want)
+        verdict = assignment.judges[grade_id](got, want)
     except Exception as exc:  # noqa: BLE001 - a judge must never crash the batch on odd data
-        return Verdict(False, f"✗ your results could not be judged ({type(exc).__name__}: {str(exc)[:200]})")
+        verdict = Verdict(False, f"✗ your results could not be judged ({type(exc).__name__})")
+    if len(verdict.message) > MAX_MESSAGE_CHARS:
+        verdict = Verdict(verdict.passed, truncate(verdict.message, MAX_MESSAGE_CHARS), verdict.diagnosis)
+    return verdict
 
 
 def _read_status(path: Path) -> dict:
-    """The runner's status (untrusted, informational); {} when absent or unreadable."""
+    """The runner's status (untrusted, informational); {} when absent, not a regular file (e.g. a FIFO planted to
+    block the grader) or unreadable."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd) as handle:
-            data = json.loads(handle.read(100_000))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+        data = json.loads(read_untrusted(path, MAX_STATUS_BYTES))
+    except (UnreadableResult, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
 
 
-def _status(run: sandbox.SandboxResult, status: dict) -> tuple[str, str]:
-    """(status, note) from what the trusted side saw, refined by the runner's report."""
+def describe_cell(nb: nbformat.NotebookNode, index: object) -> str:
+    """How a student finds cell `index` of their notebook: "code cell 7 (`while True:`)", or a hidden test."""
+    if type(index) is not int or index < 0:
+        return "a cell"
+    if index >= len(nb.cells):
+        return "a hidden test (your function ran out of time)"
+    number = sum(1 for c in nb.cells[:index + 1] if c.cell_type == "code")
+    first = next((line.strip() for line in nb.cells[index].source.splitlines() if line.strip()), "")
+    return f"code cell {number} (`{truncate(first, 60)}`)"
+
+
+def _status(run: sandbox.SandboxResult, status: dict, nb: nbformat.NotebookNode) -> tuple[str, str]:
+    """(status, note) from what the trusted side saw (the sandbox's counters first), refined by the runner's report."""
     errors = status.get("errors") if isinstance(status.get("errors"), list) else []
     names = {str(e[1]) for e in errors if isinstance(e, list) and len(e) == 2}
-    if "MemoryError" in names or "OutOfMemoryError" in names:
+    if (run.usage is not None and run.usage.oom_kills) or status.get("memory_errors") or \
+            names & {"MemoryError", "OutOfMemoryError"}:
         return "memory", "the notebook hit the memory limit"
     if status.get("kernel_died"):
         return "crashed", "the kernel died (or the notebook ended it) before grading finished"
     if run.timed_out:
         return "timeout", "the notebook ran past the total time limit"
-    if status.get("timeouts"):
-        return "timeout", f"cell(s) {status['timeouts'][:5]} ran past the per-cell time limit and were interrupted"
+    timeouts = status.get("timeouts") if isinstance(status.get("timeouts"), list) else []
+    if timeouts:
+        cells = "; ".join(describe_cell(nb, i) for i in timeouts[:3])
+        restarted = isinstance(status.get("restarts"), int) and status["restarts"] > 0
+        after = ("the kernel was restarted, the cells before it run again and the rest graded" if restarted else
+                 "it was interrupted and the rest graded")
+        return "timeout", truncate(f"ran past the per-cell time limit: {cells}; {after}", MAX_MESSAGE_CHARS)
     if not status:
         return "crashed", "the notebook stopped the grader before it finished"
     if status.get("runner_error"):

@@ -7,16 +7,23 @@ inputs say what is wrong (shape, dtype, wrong values, a likely cause) but never 
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import stat
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-MAX_RESULT_BYTES = 64 * 1024 * 1024
+MAX_RESULT_BYTES = 64 * 1024 * 1024  # one probe's file, on disk and unpacked
+MAX_PART_ELEMENTS = 20_000_000  # numbers in one probe's results (kernel_side refuses more before writing)
+MAX_SUBMISSION_ELEMENTS = 50_000_000  # numbers in all of one submission's results together
+MAX_VALUES = 10_000  # named values in one probe's results
+MAX_NAME_CHARS = 200
+MAX_ERROR_CHARS = 1000
 ALLOWED_DTYPES = {torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int8, torch.int16, torch.int32,
                   torch.int64, torch.uint8, torch.bool}
 
@@ -41,32 +48,91 @@ class UnreadableResult(ValueError):
     """A results file that is missing, too large, not a regular file or not plain tensors."""
 
 
-def load_result(path: Path) -> dict:
-    """{"error": str, "values": {name: tensor}} from a probe's file, read with weights_only=True and checked.
+def read_untrusted(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a file a submission could have replaced: a regular file only (no symlink, FIFO, device or
+    folder: `lstat` first, then opened with O_NOFOLLOW|O_NONBLOCK, so nothing can block), read up to `max_bytes`.
 
-    Refuses symlinks and non-regular files (a submission could plant them), files over MAX_RESULT_BYTES, and any
-    content other than plain tensors of the usual dtypes.
+    Raises UnreadableResult saying what is wrong.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise UnreadableResult("results file is not a regular file")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         raise UnreadableResult(f"no results ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RESULT_BYTES:
-            raise UnreadableResult("results file is not a regular file of reasonable size")
-        try:
-            record = torch.load(handle, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any failure to read plain data is the submission's problem
-            raise UnreadableResult(f"results could not be read as plain tensors ({type(exc).__name__})") from None
+        if not stat.S_ISREG(info.st_mode):  # replaced between lstat and open
+            raise UnreadableResult("results file is not a regular file")
+        if info.st_size > max_bytes:
+            raise UnreadableResult(f"results file is larger than {max_bytes // 2**20} MB")
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise UnreadableResult(f"results file is larger than {max_bytes // 2**20} MB")
+    return data
+
+
+def _check_archive(data: bytes) -> None:
+    """A torch.save file is a zip of *stored* members: refuse compressed ones (a zip bomb) and oversized contents."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise UnreadableResult("results are not a file written by torch.save") from None
+    if any(m.compress_type != zipfile.ZIP_STORED or m.file_size != m.compress_size for m in members):
+        raise UnreadableResult("results file holds compressed members (torch.save never compresses)")
+    if sum(m.file_size for m in members) > MAX_RESULT_BYTES or len(members) > MAX_VALUES + 10:
+        raise UnreadableResult(f"results unpack to more than {MAX_RESULT_BYTES // 2**20} MB")
+
+
+def _check_tensor(name: str, value: object) -> torch.Tensor:
+    """A plain dense CPU tensor of an allowed dtype with no repeated elements (no 0-stride or overlapping views)."""
+    if type(name) is not str or len(name) > MAX_NAME_CHARS:
+        raise UnreadableResult("results contain a value with a malformed name")
+    if not isinstance(value, torch.Tensor) or value.dtype not in ALLOWED_DTYPES or value.layout != torch.strided \
+            or value.device.type != "cpu":
+        raise UnreadableResult("results contain something other than plain tensors")
+    if value.numel() > MAX_PART_ELEMENTS:
+        raise UnreadableResult(f"results hold more than {MAX_PART_ELEMENTS:,} numbers")
+    if value.numel() > 1 and (any(st == 0 and sz > 1 for st, sz in zip(value.stride(), value.shape, strict=True))
+                              or torch._debug_has_internal_overlap(value) != 0):
+        raise UnreadableResult("results hold an expanded or overlapping tensor (entries sharing memory)")
+    return torch.Tensor(value.detach()) if type(value) is not torch.Tensor else value
+
+
+def load_result(path: Path, budget: list[int] | None = None) -> dict:
+    """{"error": str, "values": {name: tensor}} from a probe's file, read with weights_only=True and checked.
+
+    Refuses symlinks and non-regular files (a submission could plant them, or a FIFO that blocks), files or contents
+    over MAX_RESULT_BYTES, compressed zip members, more than MAX_PART_ELEMENTS numbers, expanded or overlapping
+    tensors and any content other than plain tensors of the usual dtypes; truncates the error message.
+    `budget` ([numbers left]) is shared by all of one submission's parts: it is decreased, and the part refused once
+    it would go below 0 (MAX_SUBMISSION_ELEMENTS in all).
+    """
+    data = read_untrusted(path, MAX_RESULT_BYTES)
+    _check_archive(data)
+    try:
+        record = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to read plain data is the submission's problem
+        raise UnreadableResult(f"results could not be read as plain tensors ({type(exc).__name__})") from None
     if type(record) is not dict or type(record.get("error")) is not str or type(record.get("values")) is not dict:
         raise UnreadableResult("results have the wrong structure")
-    values = {}
-    for name, value in record["values"].items():
-        if type(name) is not str or not isinstance(value, torch.Tensor) or value.dtype not in ALLOWED_DTYPES:
-            raise UnreadableResult("results contain something other than plain tensors")
-        values[name] = torch.Tensor(value.detach()) if type(value) is not torch.Tensor else value
-    return {"error": record["error"], "values": values}
+    if len(record["values"]) > MAX_VALUES:
+        raise UnreadableResult(f"results hold more than {MAX_VALUES:,} values")
+    values = {name: _check_tensor(name, value) for name, value in record["values"].items()}
+    numbers = sum(v.numel() for v in values.values())
+    if numbers > MAX_PART_ELEMENTS:
+        raise UnreadableResult(f"results hold more than {MAX_PART_ELEMENTS:,} numbers")
+    if budget is not None:
+        if numbers > budget[0]:
+            raise UnreadableResult(f"all results together hold more than {MAX_SUBMISSION_ELEMENTS:,} numbers")
+        budget[0] -= numbers
+    return {"error": truncate(record["error"], MAX_ERROR_CHARS), "values": values}
+
+
+def truncate(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, with an ellipsis when it was longer."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _fmt_shape(t: torch.Tensor) -> str:

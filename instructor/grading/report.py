@@ -36,14 +36,16 @@ def outcomes_to_json(assignment: Assignment, outcomes: list[Outcome], written: d
     return {"assignment": assignment.name, "parts_fingerprint": parts_fingerprint(assignment), "students": [
         {"student": o.student, "status": o.status, "note": o.note, "seconds": round(o.seconds, 2),
          "verdicts": {gid: [v.passed, v.message, v.diagnosis] for gid, v in o.verdicts.items()},
-         "written": written.get(o.student, {}), "manual": manual.get(o.student, {})} for o in outcomes]}
+         "written": written.get(o.student, {}), "manual": manual.get(o.student, {}), "usage": o.usage}
+        for o in outcomes]}
 
 
 def outcomes_from_json(data: dict) -> tuple[list[Outcome], dict[str, dict[str, str]]]:
     outcomes, written = [], {}
     for s in data["students"]:
         outcomes.append(Outcome(s["student"], s["status"], {g: Verdict(bool(v[0]), str(v[1]), str(v[2]) if len(v) > 2 else "")
-                                                             for g, v in s["verdicts"].items()}, s["seconds"], s["note"]))
+                                                             for g, v in s["verdicts"].items()}, s["seconds"], s["note"],
+                                usage=s.get("usage", {})))
         written[s["student"]] = s.get("written", {})
     return outcomes, written
 

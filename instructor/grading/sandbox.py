@@ -5,10 +5,18 @@ Strong isolation (Linux with util-linux's ``unshare``, as root or with unprivile
       the Python installation only: the course repository, ``solutions/``, the reference results, the other
       submissions, the gradebook and the home folders are simply not there;
     * the submission's own folder mounted read-write at ``/sandbox`` (the only place it can write to disk);
-    * a new network namespace with no interfaces up (any connection fails at once);
+    * new network (no interfaces up: any connection fails at once), IPC (System V shared memory, semaphores and
+      message queues die with the sandbox and are invisible to other submissions) and UTS namespaces;
     * a new PID namespace: when the runner ends, every process it or the notebook started is killed;
-    * an unprivileged user (``nobody`` when grading as root) with no capabilities and ``no_new_privs``;
-    * limits: address space per process, file size, number of processes; a wall-clock limit enforced from outside.
+    * an unprivileged user (``nobody`` when grading as root) with no capabilities and ``no_new_privs``.
+Per-submission limits (``Limits``), whatever the isolation:
+    * a control group of its own (``cgroups``; needs root or a delegated cgroup subtree): memory of all its
+      processes together, number of processes and threads, CPU time (``cpus`` cores at most);
+    * its folder (``/sandbox``, the log, the probes' results) is a size-capped tmpfs (``disk_mb``; root only), its
+      ``/tmp`` and ``/dev/shm`` small tmpfs inside the namespace; tmpfs pages count in its memory too;
+    * rlimits per process: address space, file size, no core files. Only where no control group can be created,
+      ``RLIMIT_NPROC`` caps processes, counted per *user* across the machine (shared by all submissions);
+    * a wall-clock limit enforced from outside.
 Weak isolation (``strong=False``, e.g. macOS or a container that forbids namespaces): the limits, the scrubbed
 environment and the process-group kill apply; when grading as root (and Python is readable by others) the
 submission also runs as ``nobody``, so files readable only by root (e.g. a ``chmod 700`` folder of hidden tests
@@ -31,6 +39,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from instructor.grading import cgroups
+
 NOBODY = 65534
 SANDBOX_MOUNT = "/sandbox"
 SYSTEM_DIRS = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc")
@@ -38,13 +48,20 @@ SYSTEM_DIRS = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc")
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits for one submission."""
+    """Resource limits for one submission: the only place their defaults are written."""
 
-    cell_seconds: int = 300
-    total_seconds: int = 1200
-    memory_mb: int = 6144
-    max_processes: int = 1024
-    max_file_mb: int = 512
+    cell_seconds: int = 300  # one cell (or one hidden test's probe); then interrupt, and restart the kernel if needed
+    total_seconds: int = 1200  # the whole notebook, probes included; then everything is killed
+    memory_mb: int = 6144  # all its processes together (and each process's address space)
+    max_processes: int = 512  # processes and threads together
+    cpus: float = 1.0  # CPU time, in cores
+    disk_mb: int = 1024  # its writable folder
+    max_file_mb: int = 512  # any one file it writes
+
+    def describe(self) -> str:
+        """One line for logs and reports."""
+        return (f"{self.cell_seconds} s per cell, {self.total_seconds} s per notebook, {self.memory_mb} MB of memory, "
+                f"{self.max_processes} processes, {self.cpus:g} CPU, {self.disk_mb} MB of disk")
 
 
 @dataclass
@@ -55,6 +72,7 @@ class SandboxResult:
     timed_out: bool
     seconds: float
     log_tail: str
+    usage: cgroups.Usage | None = None  # None where no control group could be created
 
 
 class IsolationUnavailable(RuntimeError):
@@ -66,6 +84,7 @@ def python_dirs() -> list[str]:
     dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         dirs.add(sysconfig.get_paths()[key])
+    dirs |= {os.path.realpath(d) for d in dirs}  # a venv that is a symlink (e.g. a shared one) is bound at its target
     # Keep only top-most folders, none of which is a system folder (those are mounted anyway).
     kept: list[str] = []
     for d in sorted(dirs, key=len):
@@ -119,10 +138,23 @@ def isolation_command(newroot: Path, workdir: Path, command: list[str]) -> list[
     as_root = os.geteuid() == 0
     user_ns = [] if as_root else ["--user", "--map-root-user"]
     script = _mount_script(str(newroot), str(workdir), drop_to_nobody=as_root, command=command)
-    return [unshare, *user_ns, "--mount", "--net", "--pid", "--fork", "--kill-child", "sh", "-c", script]
+    return [unshare, *user_ns, "--mount", "--net", "--ipc", "--uts", "--pid", "--fork", "--kill-child", "sh", "-c",
+            script]
 
 
 _probe_cache: dict[str, str | None] = {}
+
+
+def check_limits() -> str | None:
+    """None when each submission gets limits of its own here (a control group and a size-capped tmpfs), else what
+    is missing; then memory, processes and CPU are limited per process (or per user) only."""
+    group = cgroups.create(64, 16, 0.5)
+    if group is None:
+        return cgroups.unavailable_reason()
+    group.remove()
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return "the disk limit (a tmpfs per submission) needs root"
+    return None
 
 
 def check_isolation() -> str | None:
@@ -172,14 +204,32 @@ def _become_nobody() -> None:
     os.setuid(NOBODY)
 
 
-def _limit_resources(limits: Limits) -> None:
-    """preexec_fn: resource limits, inherited by every process of the submission."""
+def _limit_resources(limits: Limits, group: cgroups.Cgroup | None) -> None:
+    """preexec_fn: join the submission's control group, set the rlimits; inherited by every process it starts."""
+    if group is not None:
+        group.join()
     mb = 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_mb * mb, limits.max_file_mb * mb))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    # Counted per user (threads included): as root it starts to bite once the sandbox has become `nobody`.
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+    if group is None:  # counted per user across the machine (threads included): only a fallback
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+
+
+def mount_scratch(folder: Path, limits: Limits) -> bool:
+    """Make `folder` a tmpfs of `limits.disk_mb` (as root on Linux): the submission's whole writable space on the
+    machine. False (nothing mounted) where that is not possible; then only `max_file_mb` per file applies."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return False
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={limits.disk_mb}m,mode=0711,nosuid,nodev",
+                           "vae-grade", str(folder)], capture_output=True, text=True)
+    return proc.returncode == 0
+
+
+def release_scratch(folder: Path) -> None:
+    """Unmount a `mount_scratch` folder (its content goes with it); lazily when something still holds it."""
+    if subprocess.run(["umount", str(folder)], capture_output=True).returncode != 0:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
 
 
 def run_isolated(command: list[str], workdir: Path, env: dict[str, str], stdin_text: str, limits: Limits,
@@ -202,22 +252,31 @@ def run_isolated(command: list[str], workdir: Path, env: dict[str, str], stdin_t
             prepare_workdir(workdir)
             os.chmod(workdir.parent, 0o711)  # mkdtemp made it 0700: nobody must be able to pass through
     log_path = workdir.parent / (workdir.name + ".log")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
-                                preexec_fn=lambda: (_limit_resources(limits), drop and _become_nobody()),
-                                start_new_session=True)
-        timed_out = False
-        try:
-            proc.communicate(stdin_text.encode(), timeout=limits.total_seconds)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            _kill_group(proc)
+    group = cgroups.create(limits.memory_mb, limits.max_processes, limits.cpus)
+    usage = None
+    try:
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+                                    env=env, start_new_session=True,
+                                    preexec_fn=lambda: (_limit_resources(limits, group), drop and _become_nobody()))
+            timed_out = False
+            try:
+                proc.communicate(stdin_text.encode(), timeout=limits.total_seconds)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                _kill_group(proc)
+                if group is not None:
+                    group.kill_all()
+                    usage = group.usage()
+    finally:
+        if group is not None:
+            group.remove()
     with open(log_path, "rb") as log:
-        log.seek(max(0, log_path.stat().st_size - 4000))
+        log.seek(max(0, os.fstat(log.fileno()).st_size - 4000))
         tail = log.read().decode(errors="replace")
     return SandboxResult(proc.returncode if proc.returncode is not None else -9, timed_out,
-                         time.monotonic() - start, tail)
+                         time.monotonic() - start, tail, usage)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

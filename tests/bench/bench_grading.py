@@ -61,7 +61,7 @@ def main() -> int:
             nbformat.write(nb, subs / sid / f"{name}.ipynb")
             kinds[sid] = kind
         start = time.monotonic()
-        status = grade.main([name, str(subs), "--out", str(Path(tmp, "out")), "--workers", str(args.workers),
+        status = grade.main(["run", name, str(subs), "--out", str(Path(tmp, "out")), "--workers", str(args.workers),
                              "--no-progress"])
         seconds = time.monotonic() - start
         grades = json.loads(Path(tmp, "out", "grades.json").read_text())

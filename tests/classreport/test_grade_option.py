@@ -1,4 +1,4 @@
-"""`python -m instructor.grade ... --report` writes the class report at the end of a batch (grading replaced by the
+"""`python -m instructor.grade run ... --report` writes the class report at the end of a batch (grading replaced by the
 corpus's outcomes: nothing runs)."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def test_grade_with_report_writes_report_html_after_the_batch(tmp_path, monkeypa
     monkeypatch.setattr(grade, "ensure_reference", lambda *a, **k: None)
     monkeypatch.setattr(grade, "grade_batch", lambda *a, **k: graded)
     out = tmp_path / "grades"
-    assert grade.main(["02", str(subs), "--out", str(out), "--no-progress", "--report"]) == 0
+    assert grade.main(["run", "02", str(subs), "--out", str(out), "--no-progress", "--report"]) == 0
     assert f"class report: {out / 'report.html'}" in capsys.readouterr().out
     page = (out / "report.html").read_text()
     assert "<h1>Class report: 02_latent_variables_elbo</h1>" in page and "sol-a" not in page

@@ -84,7 +84,7 @@ def test_refuses_weak_isolation_unless_asked(tmp_path, monkeypatch, capsys):
     (tmp_path / "subs" / "alice").mkdir(parents=True)
     shutil.copy(SOLUTION, tmp_path / "subs" / "alice" / f"{NB}.ipynb")
     with pytest.raises(SystemExit, match="--allow-weak-isolation"):
-        grade.main([NB, str(tmp_path / "subs"), "--out", str(tmp_path / "out")])
+        grade.main(["run", NB, str(tmp_path / "subs"), "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
 
 
@@ -92,15 +92,15 @@ def test_existing_gradebook_is_not_overwritten_and_out_not_inside_submissions(tm
     (tmp_path / "subs" / "alice").mkdir(parents=True)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "gradebook.csv").write_text("precious")
-    assert grade.main([NB, str(tmp_path / "subs"), "--out", str(tmp_path / "out")]) == 2
+    assert grade.main(["run", NB, str(tmp_path / "subs"), "--out", str(tmp_path / "out")]) == 2
     assert "already holds a gradebook" in capsys.readouterr().err
     assert (tmp_path / "out" / "gradebook.csv").read_text() == "precious"
-    assert grade.main([NB, str(tmp_path / "subs"), "--out", str(tmp_path / "subs" / "grades")]) == 2
+    assert grade.main(["run", NB, str(tmp_path / "subs"), "--out", str(tmp_path / "subs" / "grades")]) == 2
     assert "must not be inside the submissions folder" in capsys.readouterr().err
 
 
 def test_missing_submissions_folder_says_so(tmp_path, capsys):
-    assert grade.main([NB, str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 2
+    assert grade.main(["run", NB, str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 2
     assert "does not exist" in capsys.readouterr().err
 
 
