@@ -27,7 +27,8 @@ from matplotlib.figure import Figure
 from utils import plot  # also sets the course's colours and line styles
 
 FIGSIZE_WIDE = (10.0, 4.0)
-# Okabe-Ito colours, distinguishable with the common colour-vision deficiencies; lines also differ in style.
+# Okabe-Ito colours (as plot.LINE_COLORS), distinguishable with the common colour-vision deficiencies; lines also
+# differ in style. Jensen's figure draws its curve, chord and gap in the first, second and last of them.
 POSTERIOR_COLOR, Q_COLOR, ELBO_COLOR, GAP_COLOR = "#0072B2", "#E69F00", "#009E73", "#D55E00"
 
 
@@ -154,12 +155,12 @@ class JensenFigure:
         grid = np.linspace(0.7 * min(a, b), 1.1 * max(a, b), 300)  # positive, so that log x is defined
         for ax, fn in zip(self.axes, functions, strict=True):
             convex = fn.kind == "convex"
-            ax.plot(grid, fn.f(grid), color="C0", label=fn.name)
-            ax.plot([a, b], [fn.f(a), fn.f(b)], color="C1", ls="--", label="chord")
+            ax.plot(grid, fn.f(grid), color=POSTERIOR_COLOR, ls="-", label=fn.name)
+            ax.plot([a, b], [fn.f(a), fn.f(b)], color=Q_COLOR, ls="--", label="chord")
             ax.plot([a, b], [fn.f(a), fn.f(b)], "o", color="k", ms=4)
-            (curve,) = ax.plot([], [], "o", color="C0", ms=8, label=r"$f(\lambda a + (1-\lambda) b)$")
-            (chord,) = ax.plot([], [], "s", color="C1", ms=8, label=r"$\lambda f(a) + (1-\lambda) f(b)$")
-            (gap,) = ax.plot([], [], color="C3", lw=2.5, label="gap")
+            (curve,) = ax.plot([], [], "o", color=POSTERIOR_COLOR, ms=8, label=r"$f(\lambda a + (1-\lambda) b)$")
+            (chord,) = ax.plot([], [], "s", color=Q_COLOR, ms=8, label=r"$\lambda f(a) + (1-\lambda) f(b)$")
+            (gap,) = ax.plot([], [], color=GAP_COLOR, ls="-", lw=2.5, label="gap")
             self.curve_points.append(curve)
             self.chord_points.append(chord)
             self.gap_lines.append(gap)
@@ -299,7 +300,7 @@ class ElboGapFigure:
         ax, bx = self.fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
         self.ax, self.bx = ax, bx
         ax.plot(self.z, normal_pdf(self.z, 0.0, 1.0), color="0.4", ls=":", label="prior $p(z)$")
-        ax.plot(self.z, normal_pdf(self.z, post_mean, post_std), color=POSTERIOR_COLOR, lw=2,
+        ax.plot(self.z, normal_pdf(self.z, post_mean, post_std), color=POSTERIOR_COLOR, ls="-", lw=2,
                 label=f"posterior $p(z\\mid x={self.x:g})$")
         (self.q_line,) = ax.plot([], [], color=Q_COLOR, lw=2, ls="--", label="$q(z) = N(m, s^2)$")
         ax.set_ylim(0, 1.05 * normal_pdf(0.0, 0.0, S_RANGE[0]))  # fixed: the narrowest q fits
