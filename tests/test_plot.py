@@ -56,9 +56,10 @@ def test_show_displays_the_figure_as_an_img_with_its_alt_text(monkeypatch):
     fig = plot.loss_curves({"train_loss": [3, 2, 1]})
     plot.show(fig, alt='Loss "falls" from 3 to 1 & levels off')
     (bundle, raw), = shown
-    assert raw and set(bundle) == {"text/html", "text/plain"}
+    assert raw and set(bundle) == {"text/html", "image/png", "text/plain"}
     html = bundle["text/html"]
-    assert html.startswith('<img src="data:image/png;base64,iVBOR')  # a PNG
+    assert html.startswith(f'<img src="data:image/png;base64,{bundle["image/png"]}"')
+    assert bundle["image/png"].startswith("iVBOR")  # a PNG
     assert html.endswith('alt="Loss &quot;falls&quot; from 3 to 1 &amp; levels off">')
     assert bundle["text/plain"] == '[figure] Loss "falls" from 3 to 1 & levels off'
     assert not plt.fignum_exists(fig.number)  # closed: the inline backend does not show it a second time

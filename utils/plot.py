@@ -48,19 +48,29 @@ def use_course_style() -> None:
 use_course_style()
 
 
-def figure_html(fig: Figure, alt: str) -> str:
-    """The figure as an HTML <img> (a PNG in a data: URI) whose alt attribute is `alt`, escaped."""
-    if not alt or not alt.strip():
-        raise ValueError("a figure needs a text alternative: say what it shows, e.g. show(fig, alt='Line plot of ...')")
+def _png(fig: Figure) -> str:
+    """The figure as a base64-encoded PNG (white background, cropped to its contents, as Jupyter shows figures)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight", facecolor="white")
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt.strip(), quote=True)}">'
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _img(png: str, alt: str) -> str:
+    if not alt or not alt.strip():
+        raise ValueError("a figure needs a text alternative: say what it shows, e.g. show(fig, alt='Line plot of ...')")
+    return f'<img src="data:image/png;base64,{png}" alt="{html.escape(alt.strip(), quote=True)}">'
+
+
+def figure_html(fig: Figure, alt: str) -> str:
+    """The figure as an HTML <img> (a PNG in a data: URI) whose alt attribute is `alt`, escaped."""
+    return _img(_png(fig), alt)
 
 
 def figure_bundle(fig: Figure, alt: str) -> dict[str, str]:
-    """The MIME bundle `show` displays: text/html (the <img> with its alt text) and text/plain (the alt text)."""
-    return {"text/html": figure_html(fig, alt), "text/plain": f"[figure] {alt.strip()}"}
+    """The MIME bundle `show` displays: text/html (the <img> with its alt text), which JupyterLab and MyST-NB prefer;
+    image/png, the same picture for tools that cannot show HTML (a PDF export); text/plain, the alt text."""
+    png = _png(fig)
+    return {"text/html": _img(png, alt), "image/png": png, "text/plain": f"[figure] {alt.strip()}"}
 
 
 def show(fig: Figure, alt: str) -> None:
