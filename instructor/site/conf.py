@@ -25,3 +25,6 @@ nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json
                               ("html", "application/vnd.jupyter.widget-state+json", None)]
 nb_ipywidgets_js: dict = {}
 suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
+# Maths a screen reader can read: MathJax 3 puts a hidden MathML copy beside each formula (assistive MathML), on in
+# its options and in its menu's saved settings (which would otherwise override the options).
+mathjax3_config = {"options": {"enableAssistiveMml": True, "menuOptions": {"settings": {"assistiveMml": True}}}}
