@@ -77,3 +77,16 @@ def test_course_style_pairs_each_colour_with_a_line_style():
     assert plot.CLASS_CMAP.N == 10 and len(set(plot.CLASS_COLORS)) == 10
     fig = plot.latent_scatter(np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]]), np.array([3, 3, 7]))
     assert sorted(t.get_text() for t in fig.axes[0].texts) == ["3", "7"]  # each class named on the plot
+
+
+def test_a_failed_cell_leaves_no_figure_to_show():
+    class Shell:
+        last_execution_succeeded = False
+
+    fig = plt.figure()
+    plot.close_figures_of_failed_cell(Shell())
+    assert not plt.fignum_exists(fig.number)
+    Shell.last_execution_succeeded = True
+    fig = plt.figure()
+    plot.close_figures_of_failed_cell(Shell())
+    assert plt.fignum_exists(fig.number)

@@ -4,7 +4,8 @@ take `ax=None` (draw into a new figure, or into the panel given).
 Every figure a notebook shows goes through `show(fig, alt="...")`: the figure as an HTML <img> whose alt text says
 what it shows, the one form that both JupyterLab and the course website (MyST-NB) render with its alt text (neither
 reads alt text from an image/png output). Importing this module sets the course's colours (`use_course_style`):
-Okabe-Ito colours, each paired with its own line style, so two lines never differ by colour alone.
+Okabe-Ito colours, each paired with its own line style, so two lines never differ by colour alone; in a notebook it
+also closes the figures of a cell that raised, which would otherwise be shown half drawn and without alt text.
 
 They work headless (the Agg backend in tests and CI) and in JupyterLab.
 """
@@ -45,7 +46,33 @@ def use_course_style() -> None:
     plt.rcParams["image.cmap"] = CONTINUOUS_CMAP
 
 
+def close_figures_of_failed_cell(shell=None) -> None:
+    """IPython hook: when a cell raised (e.g. an unanswered exercise), close the figures it left open, so that the
+    inline backend does not show them half drawn and without a text alternative."""
+    if shell is None:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    if shell is not None and not shell.last_execution_succeeded:
+        plt.close("all")
+
+
+def _install_failed_cell_hook() -> None:
+    """Run close_figures_of_failed_cell after every cell, before the inline backend shows the cell's open figures."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the course's requirements
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    hooks = shell.events.callbacks["post_execute"]
+    if not any(getattr(h, "__name__", "") == close_figures_of_failed_cell.__name__ for h in hooks):
+        hooks.insert(0, close_figures_of_failed_cell)
+
+
 use_course_style()
+_install_failed_cell_hook()
 
 
 def _png(fig: Figure) -> str:
