@@ -4,7 +4,8 @@ figures, text and widgets, and their rendered markdown) has no violation of impa
 everything found, JupyterLab's own interface included and listed apart, is written to
 build/browser-artifacts/accessibility/jupyterlab.{json,md}.
 
-A page with a figure that has no alt text and a slider without a name shows that the audit catches them.
+In the student notebook, every slider's handle (what the keyboard moves) is focusable and named after its label. A
+page with a figure that has no alt text and a slider without a name shows that the audit catches them.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ def test_notebook_content_has_no_serious_violation(rel_path: str, run_all: bool,
         course, _ = a11y.split(violations)
         images = run.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell-outputArea img")
         alts = images.evaluate_all("imgs => imgs.map(i => (i.getAttribute('alt') || i.getAttribute('title') || '').trim())")
+        # Each slider's handle (what the keyboard moves) is focusable and named after its label.
+        sliders = run.page.evaluate("""() => [...document.querySelectorAll('.jp-OutputArea-output .widget-slider')].map(s => {
+            const h = s.querySelector('[role="slider"]');
+            return [(s.querySelector('.widget-label') || {}).textContent, h && h.getAttribute('aria-label'),
+                    h && h.getAttribute('tabindex')]; })""")
     finally:
         try:
             lab.shutdown_sessions(rel_path)
@@ -58,6 +64,9 @@ def test_notebook_content_has_no_serious_violation(rel_path: str, run_all: bool,
     bad = a11y.blocking(course)
     assert bad == [], f"{rel_path}: serious or critical violations in the notebook's content:\n{a11y.describe(bad)}"
     assert alts and all(alts), f"{rel_path}: {alts.count('')} of {len(alts)} images have no text alternative"
+    assert all(label and name == label.strip() and tab == "0" for label, name, tab in sliders), sliders
+    if run_all:
+        assert sliders, f"{rel_path}: no slider to check"
 
 
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="  # 1×1 PNG
