@@ -48,3 +48,45 @@ def test_loss_curves_latent_manifold_variance():
 def test_draws_into_a_given_axes():
     fig, ax = plt.subplots()
     assert plot.loss_curves({"train_loss": [1, 0.5]}, ax=ax) is fig
+
+
+def test_show_displays_the_figure_as_an_img_with_its_alt_text(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, raw=False: shown.append((obj, raw)))
+    fig = plot.loss_curves({"train_loss": [3, 2, 1]})
+    plot.show(fig, alt='Loss "falls" from 3 to 1 & levels off')
+    (bundle, raw), = shown
+    assert raw and set(bundle) == {"text/html", "image/png", "text/plain"}
+    html = bundle["text/html"]
+    assert html.startswith(f'<img src="data:image/png;base64,{bundle["image/png"]}"')
+    assert bundle["image/png"].startswith("iVBOR")  # a PNG
+    assert html.endswith('alt="Loss &quot;falls&quot; from 3 to 1 &amp; levels off">')
+    assert bundle["text/plain"] == '[figure] Loss "falls" from 3 to 1 & levels off'
+    assert not plt.fignum_exists(fig.number)  # closed: the inline backend does not show it a second time
+    with pytest.raises(ValueError, match="text alternative"):
+        plot.show(plot.loss_curves({"train_loss": [1]}), alt="  ")
+
+
+def test_course_style_pairs_each_colour_with_a_line_style():
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()
+    assert cycle["color"] == list(plot.LINE_COLORS)
+    assert len(set(map(str, cycle["linestyle"]))) == len(cycle["color"])  # no two lines differ by colour alone
+    fig = plot.loss_curves({"train_loss": [3, 2, 1], "eval_loss": [3.5, 2.5, 2]})
+    a, b = fig.axes[0].lines
+    assert (a.get_linestyle(), a.get_marker()) != (b.get_linestyle(), b.get_marker())
+    assert plot.CLASS_CMAP.N == 10 and len(set(plot.CLASS_COLORS)) == 10
+    fig = plot.latent_scatter(np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]]), np.array([3, 3, 7]))
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["3", "7"]  # each class named on the plot
+
+
+def test_a_failed_cell_leaves_no_figure_to_show():
+    class Shell:
+        last_execution_succeeded = False
+
+    fig = plt.figure()
+    plot.close_figures_of_failed_cell(Shell())
+    assert not plt.fignum_exists(fig.number)
+    Shell.last_execution_succeeded = True
+    fig = plt.figure()
+    plot.close_figures_of_failed_cell(Shell())
+    assert plt.fignum_exists(fig.number)

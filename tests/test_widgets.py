@@ -148,7 +148,8 @@ def test_slider_panel_lays_out_rows_and_passes_values_by_name():
     ipywidgets = pytest.importorskip("ipywidgets")
     seen = []
     sliders = {f"z{i}": ipywidgets.FloatSlider(value=0.0, min=-3, max=3) for i in range(5)}
-    panel = widgets.slider_panel(widgets.Figure(), lambda **values: seen.append(values), sliders, columns=2)
+    panel = widgets.slider_panel(widgets.Figure(), lambda **values: seen.append(values), sliders,
+                                 lambda: "five sliders", columns=2)
     assert [len(row.children) for row in panel.children[:-1]] == [2, 2, 1]  # one slider per latent dimension
     sliders["z3"].value = 1.5
     assert seen[0] == dict.fromkeys(sliders, 0.0) and seen[-1]["z3"] == 1.5

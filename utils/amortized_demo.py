@@ -14,7 +14,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from utils.plot import axes
+from utils.plot import LINE_STYLES, axes
 
 
 class CallCounter:
@@ -113,7 +113,7 @@ def elbo_scatter(elbo_per_point: torch.Tensor | np.ndarray, elbo_encoder: torch.
     fig, ax = axes(ax)
     ax.scatter(a, b, s=6, alpha=0.5, label=label)
     low, high = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
-    ax.plot([low, high], [low, high], color="black", lw=1, label="y = x (no gap)")
+    ax.plot([low, high], [low, high], color="black", ls="--", lw=1, label="y = x (no gap)")
     ax.set_xlabel("ELBO with per-point $Q_i$ (nats)")
     ax.set_ylabel(r"ELBO with encoder $q_\phi(z|x)$ (nats)")
     ax.set_title(title)
@@ -130,8 +130,8 @@ def gap_vs_steps(steps: Sequence[int], gaps: Mapping[str, Sequence[float]], titl
     when every gap is positive.
     """
     fig, ax = axes(ax)
-    for name, values in gaps.items():
-        ax.plot(list(steps), list(values), marker="o", ms=4, label=name)
+    for i, (name, values) in enumerate(gaps.items()):
+        ax.plot(list(steps), list(values), marker="os^D"[i % 4], ms=4, ls=LINE_STYLES[i % len(LINE_STYLES)], label=name)
     ax.set_xscale("symlog", linthresh=1)
     if all(v > 0 for values in gaps.values() for v in values):
         ax.set_yscale("log")

@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from numpy.polynomial import polynomial as npoly
 
-from utils.plot import FIGSIZE, axes
+from utils.plot import FIGSIZE, LINE_STYLES, axes
 
 
 def gaussian_moment(k: int) -> float:
@@ -91,7 +91,8 @@ def runs_plot(steps: Sequence[float], runs: Mapping[str, np.ndarray], ylabel: st
     for i, (name, values) in enumerate(runs.items()):
         values = np.asarray(values, dtype=float)
         low, high = np.quantile(values, [0.1, 0.9], axis=0)
-        ax.plot(x, values.mean(0), color=f"C{i}", label=f"{name} (mean of {len(values)} seeds)")
+        ax.plot(x, values.mean(0), color=f"C{i}", ls=LINE_STYLES[i % len(LINE_STYLES)],
+                label=f"{name} (mean of {len(values)} seeds)")
         ax.fill_between(x, low, high, color=f"C{i}", alpha=0.2, label=f"{name}: 10%–90% of seeds")
     if target is not None:
         ax.axhline(target, color="k", ls=":", lw=1, label=f"optimum {target:g}")
@@ -119,7 +120,7 @@ def bias_variance_plot(xs: Sequence[float], bias: Sequence[float], variance: Seq
     ax_b.set_ylabel("|bias| of the gradient (norm)")
     ax_v.loglog(xs, variance, marker="o", color="C1", label="relaxed (pathwise) estimator")
     for i, (name, value) in enumerate((reference or {}).items()):
-        ax_v.axhline(value, color=f"C{i + 2}", ls="--", label=name)
+        ax_v.axhline(value, color=f"C{i + 2}", ls=LINE_STYLES[(i + 1) % len(LINE_STYLES)], label=name)
     ax_v.set_ylabel("per-sample variance of the gradient (trace)")
     for ax in (ax_b, ax_v):
         ax.set_xlabel(xlabel)

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from utils.widgets import slider_names
+
 DISPLAY_SCALE = 6  # 28 px -> 168 px on screen
 
 
@@ -79,6 +81,8 @@ class LatentExplorer:
         self.image_widget.value = image_png(self.image)
         shown = ", ".join(f"{v:+.1f}" for v in self.code.tolist()[:8])
         self.readout.value = f"z = [{shown}{', …' if self.latent_dim > 8 else ''}]"
+        # The image's text alternative (ipywidgets puts a tooltip on the <img> as its title, which screen readers read).
+        self.image_widget.tooltip = f"The digit image the decoder draws for the code {self.readout.value}"
         return self.image
 
     def _on_slider(self, _change: dict) -> None:
@@ -87,7 +91,7 @@ class LatentExplorer:
 
     def widget(self) -> widgets.Widget:
         """The sliders beside the decoded image, ready to display."""
-        return widgets.HBox([widgets.VBox([*self.sliders, self.readout]), self.image_widget])
+        return widgets.HBox([widgets.VBox([*self.sliders, self.readout, slider_names()]), self.image_widget])
 
 
 def _device_of(decode: Callable) -> torch.device:

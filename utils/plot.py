@@ -1,22 +1,115 @@
 """Figures used across the course. Each function labels its axes and returns the Figure; those that draw one panel
 take `ax=None` (draw into a new figure, or into the panel given).
 
+Every figure a notebook shows goes through `show(fig, alt="...")`: the figure as an HTML <img> whose alt text says
+what it shows, the one form that both JupyterLab and the course website (MyST-NB) render with its alt text (neither
+reads alt text from an image/png output). Importing this module sets the course's colours (`use_course_style`):
+Okabe-Ito colours, each paired with its own line style, so two lines never differ by colour alone; in a notebook it
+also closes the figures of a cell that raised, which would otherwise be shown half drawn and without alt text.
+
 They work headless (the Agg backend in tests and CI) and in JupyterLab.
 """
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib import cycler
 from matplotlib.axes import Axes
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 FIGSIZE = (6.4, 4.0)
 IMAGE_CMAP = "gray_r"  # dark ink on white paper, like the digits themselves
-CLASS_CMAP = "tab10"
+CONTINUOUS_CMAP = "viridis"  # ordered values: perceptually uniform, readable with colour-vision deficiencies and in grey
+# Okabe & Ito's palette, distinguishable with the common colour-vision deficiencies (ordered by contrast on white;
+# yellow, too pale for a line, comes last). Each colour has its own line style: lines never differ by colour alone.
+LINE_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+LINE_STYLES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (8, 2)), (0, (1, 2)))
+# The ten digit classes: Paul Tol's colour-blind-safe "muted" palette (9 colours) and black. latent_scatter also
+# writes each digit at the middle of its class, so no class is told by colour alone.
+CLASS_COLORS = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499",
+                "#000000")
+CLASS_CMAP = ListedColormap(CLASS_COLORS, name="digit_classes")
+
+
+def use_course_style() -> None:
+    """Set matplotlib's colour cycle (C0, C1, ... and every unstyled line) to LINE_COLORS paired with LINE_STYLES,
+    and its default colour map to CONTINUOUS_CMAP. Done once when `utils.plot` is imported."""
+    plt.rcParams["axes.prop_cycle"] = cycler(color=list(LINE_COLORS)) + cycler(linestyle=list(LINE_STYLES))
+    plt.rcParams["image.cmap"] = CONTINUOUS_CMAP
+
+
+def close_figures_of_failed_cell(shell=None) -> None:
+    """IPython hook: when a cell raised (e.g. an unanswered exercise), close the figures it left open, so that the
+    inline backend does not show them half drawn and without a text alternative."""
+    if shell is None:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    if shell is not None and not shell.last_execution_succeeded:
+        plt.close("all")
+
+
+def _install_failed_cell_hook() -> None:
+    """Run close_figures_of_failed_cell after every cell, before the inline backend shows the cell's open figures."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the course's requirements
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    hooks = shell.events.callbacks["post_execute"]
+    if not any(getattr(h, "__name__", "") == close_figures_of_failed_cell.__name__ for h in hooks):
+        hooks.insert(0, close_figures_of_failed_cell)
+
+
+use_course_style()
+_install_failed_cell_hook()
+
+
+def _png(fig: Figure) -> str:
+    """The figure as a base64-encoded PNG (white background, cropped to its contents, as Jupyter shows figures)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight", facecolor="white")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _img(png: str, alt: str) -> str:
+    if not alt or not alt.strip():
+        raise ValueError("a figure needs a text alternative: say what it shows, e.g. show(fig, alt='Line plot of ...')")
+    return f'<img src="data:image/png;base64,{png}" alt="{html.escape(alt.strip(), quote=True)}">'
+
+
+def figure_html(fig: Figure, alt: str) -> str:
+    """The figure as an HTML <img> (a PNG in a data: URI) whose alt attribute is `alt`, escaped."""
+    return _img(_png(fig), alt)
+
+
+def figure_bundle(fig: Figure, alt: str) -> dict[str, str]:
+    """The MIME bundle `show` displays: text/html (the <img> with its alt text), which JupyterLab and MyST-NB prefer;
+    image/png, the same picture for tools that cannot show HTML (a PDF export); text/plain, the alt text."""
+    png = _png(fig)
+    return {"text/html": _img(png, alt), "image/png": png, "text/plain": f"[figure] {alt.strip()}"}
+
+
+def show(fig: Figure, alt: str) -> None:
+    """Display `fig` in the notebook with a text alternative, then close it (so it is not shown twice).
+
+    alt: what the figure shows, for a reader who cannot see it: the kind of plot, its axes and what stands out,
+    e.g. "Line plot of the loss (nats per image) against epochs 1 to 20: it falls fast, then levels off near 80."
+    """
+    from IPython.display import display
+
+    display(figure_bundle(fig, alt), raw=True)
+    plt.close(fig)
 
 
 def axes(ax: Axes | None, figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure, Axes]:
@@ -65,8 +158,8 @@ def loss_curves(history: Mapping[str, Sequence[float]], ylabel: str = "loss", ti
     """Plot every '*loss' entry of a `fit` history against the epoch number."""
     fig, ax = axes(ax)
     for key, values in history.items():
-        if key.endswith("loss"):
-            ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=key.replace("_", " "))
+        if key.endswith("loss"):  # the course's style cycle gives each curve its own colour and line style
+            ax.plot(range(1, len(values) + 1), values, marker="os^D"[len(ax.lines) % 4], ms=3, label=key.replace("_", " "))
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -77,12 +170,17 @@ def loss_curves(history: Mapping[str, Sequence[float]], ylabel: str = "loss", ti
 
 def latent_scatter(z: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, title: str = "Latent codes",
                    ax: Axes | None = None) -> Figure:
-    """Scatter 2-d codes z (N, 2), coloured by digit class, with a colour bar."""
+    """Scatter 2-d codes z (N, 2), coloured by digit class, with a colour bar; each class's digit is also written
+    at the class's median code (on a white box), so the classes are told apart without colour too."""
     z, labels = _to_numpy(z), _to_numpy(labels)
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(f"latent_scatter needs codes of shape (N, 2), got {z.shape}")
     fig, ax = axes(ax, (5.5, 5.0))
     points = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap=CLASS_CMAP, s=6, vmin=-0.5, vmax=9.5)
+    for digit in np.unique(labels).astype(int):
+        x, y = np.median(z[labels == digit], axis=0)
+        ax.text(x, y, str(digit), ha="center", va="center", fontsize=11, fontweight="bold",
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.85, "edgecolor": "0.3"})
     fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
@@ -123,9 +221,10 @@ def variance_loglog(sample_sizes: Sequence[int], variances: Mapping[str, Sequenc
     """
     fig, ax = axes(ax)
     ns = np.asarray(sample_sizes, dtype=float)
+    markers = "os^Dv"
     for i, (name, values) in enumerate(variances.items()):
         color = f"C{i}"
-        ax.loglog(ns, values, marker="o", color=color, label=name)
+        ax.loglog(ns, values, marker=markers[i % len(markers)], ls="-", color=color, label=name)
         if reference and name in reference:
             ax.loglog(ns, reference[name] / ns, ls="--", color=color, alpha=0.7, label=f"{name}: {reference[name]:g}/N")
     ax.set_xlabel("number of samples N")

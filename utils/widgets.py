@@ -24,8 +24,11 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from utils import plot  # also sets the course's colours and line styles
+
 FIGSIZE_WIDE = (10.0, 4.0)
-# Okabe-Ito colours, distinguishable with the common colour-vision deficiencies; lines also differ in style.
+# Okabe-Ito colours (as plot.LINE_COLORS), distinguishable with the common colour-vision deficiencies; lines also
+# differ in style. Jensen's figure draws its curve, chord and gap in the first, second and last of them.
 POSTERIOR_COLOR, Q_COLOR, ELBO_COLOR, GAP_COLOR = "#0072B2", "#E69F00", "#009E73", "#D55E00"
 
 
@@ -33,16 +36,45 @@ POSTERIOR_COLOR, Q_COLOR, ELBO_COLOR, GAP_COLOR = "#0072B2", "#E69F00", "#009E73
 # Shared slider machinery
 # --------------------------------------------------------------------------------------------------------------
 
+# ipywidgets draws a slider's handle (role="slider", what the keyboard moves) without an accessible name, and its
+# label beside it is not linked to it, so a screen reader announces "slider 0.30" without saying which. This script,
+# shown once with every panel, names each handle after its label (aria-label) as the widgets appear on the page.
+SLIDER_NAMES_JS = """(() => {
+  if (window.vaeCourseSliderNames) return;
+  window.vaeCourseSliderNames = true;
+  const name = () => document.querySelectorAll('.widget-slider').forEach(slider => {
+    const label = (slider.querySelector('.widget-label') || {}).textContent || '';
+    slider.querySelectorAll('[role="slider"]').forEach(handle => {
+      if (label.trim() && handle.getAttribute('aria-label') !== label.trim()) handle.setAttribute('aria-label', label.trim());
+    });
+  });
+  name();
+  new MutationObserver(name).observe(document.body, {childList: true, subtree: true});
+})();"""
+
+
+def slider_names():
+    """An (empty-looking) ipywidgets.Output that runs SLIDER_NAMES_JS: put it beside any sliders."""
+    import ipywidgets
+    from IPython.display import Javascript, display
+
+    out = ipywidgets.Output()
+    with out:
+        display(Javascript(SLIDER_NAMES_JS))
+    return out
+
+
 def slider_panel(figure: Figure, update: Callable[..., object], sliders: Mapping[str, object],
-                 columns: int = 3):
+                 describe: Callable[[], str], columns: int = 3):
     """Sliders above an output area that shows `figure`; moving a slider calls `update(**values)` and redraws.
 
     sliders: name -> ipywidgets value widget (e.g. FloatSlider); `update` receives every slider's value by name.
+    describe: returns the figure's text alternative as it is now (called after every update; see plot.show).
     Returns an ipywidgets.VBox. The figure is drawn once immediately, so the panel works when a notebook is run
     headless (nbval, a grader) as well as in JupyterLab.
     """
     import ipywidgets
-    from IPython.display import clear_output, display
+    from IPython.display import Javascript, clear_output, display
 
     out = ipywidgets.Output()
 
@@ -50,7 +82,8 @@ def slider_panel(figure: Figure, update: Callable[..., object], sliders: Mapping
         update(**{name: widget.value for name, widget in sliders.items()})
         with out:
             clear_output(wait=True)
-            display(figure)
+            display(plot.figure_bundle(figure, describe()), raw=True)
+            display(Javascript(SLIDER_NAMES_JS))  # the sliders' names for screen readers (see SLIDER_NAMES_JS)
 
     for widget in sliders.values():
         widget.observe(refresh, names="value")
@@ -61,7 +94,7 @@ def slider_panel(figure: Figure, update: Callable[..., object], sliders: Mapping
 
 
 def _float_slider(description: str, value: float, low: float, high: float, step: float, wide: bool = False):
-    """A labelled slider (the label is what a screen reader announces); wide ones are easier to set with a mouse."""
+    """A labelled slider, moved with the arrow keys once focused (Tab); wide ones are easier to set with a mouse."""
     import ipywidgets
 
     layout = {"width": "min(520px, 95%)"} if wide else {}
@@ -122,12 +155,12 @@ class JensenFigure:
         grid = np.linspace(0.7 * min(a, b), 1.1 * max(a, b), 300)  # positive, so that log x is defined
         for ax, fn in zip(self.axes, functions, strict=True):
             convex = fn.kind == "convex"
-            ax.plot(grid, fn.f(grid), color="C0", label=fn.name)
-            ax.plot([a, b], [fn.f(a), fn.f(b)], color="C1", ls="--", label="chord")
+            ax.plot(grid, fn.f(grid), color=POSTERIOR_COLOR, ls="-", label=fn.name)
+            ax.plot([a, b], [fn.f(a), fn.f(b)], color=Q_COLOR, ls="--", label="chord")
             ax.plot([a, b], [fn.f(a), fn.f(b)], "o", color="k", ms=4)
-            (curve,) = ax.plot([], [], "o", color="C0", ms=8, label=r"$f(\lambda a + (1-\lambda) b)$")
-            (chord,) = ax.plot([], [], "s", color="C1", ms=8, label=r"$\lambda f(a) + (1-\lambda) f(b)$")
-            (gap,) = ax.plot([], [], color="C3", lw=2.5, label="gap")
+            (curve,) = ax.plot([], [], "o", color=POSTERIOR_COLOR, ms=8, label=r"$f(\lambda a + (1-\lambda) b)$")
+            (chord,) = ax.plot([], [], "s", color=Q_COLOR, ms=8, label=r"$\lambda f(a) + (1-\lambda) f(b)$")
+            (gap,) = ax.plot([], [], color=GAP_COLOR, ls="-", lw=2.5, label="gap")
             self.curve_points.append(curve)
             self.chord_points.append(chord)
             self.gap_lines.append(gap)
@@ -157,13 +190,25 @@ class JensenFigure:
                                    f"f(λa+(1−λ)b) = {r['f_of_mean']:.3f}\n"
                                    f"gap = {r['gap']:+.3f} ({sign} 0)")
             results.append(r)
+        self.numbers = results
         return results
+
+    def describe(self) -> str:
+        """The figure's text alternative for its current λ."""
+        panels = "; ".join(
+            f"{fn.kind.capitalize()} panel, {_plain(fn.name)}: the chord's point lies "
+            f"{'on or above' if fn.kind == 'convex' else 'on or below'} the curve's point, "
+            f"λf(a)+(1−λ)f(b) = {r['mean_of_f']:.3f} vs f(λa+(1−λ)b) = {r['f_of_mean']:.3f}, gap {r['gap']:+.3f}"
+            for fn, r in zip(self.functions, self.numbers, strict=True))
+        return (f"Jensen's inequality at λ = {self.numbers[0]['lam']:.2f}, a = {self.a:g}, b = {self.b:g}: each panel draws "
+                f"the curve, the dashed chord between (a, f(a)) and (b, f(b)), a circle on the curve and a square on the "
+                f"chord at x = λa + (1−λ)b, joined by the gap segment. {panels}.")
 
 
 def jensen_widget(a: float = 0.5, b: float = 4.0, lam: float = 0.3):
     """A λ slider over a JensenFigure. Returns (ipywidgets.VBox, JensenFigure)."""
     figure = JensenFigure(a, b, lam)
-    panel = slider_panel(figure.fig, figure.update, {"lam": _float_slider("λ", lam, 0.0, 1.0, 0.01)})
+    panel = slider_panel(figure.fig, figure.update, {"lam": _float_slider("λ", lam, 0.0, 1.0, 0.01)}, figure.describe)
     return panel, figure
 
 
@@ -255,7 +300,7 @@ class ElboGapFigure:
         ax, bx = self.fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
         self.ax, self.bx = ax, bx
         ax.plot(self.z, normal_pdf(self.z, 0.0, 1.0), color="0.4", ls=":", label="prior $p(z)$")
-        ax.plot(self.z, normal_pdf(self.z, post_mean, post_std), color=POSTERIOR_COLOR, lw=2,
+        ax.plot(self.z, normal_pdf(self.z, post_mean, post_std), color=POSTERIOR_COLOR, ls="-", lw=2,
                 label=f"posterior $p(z\\mid x={self.x:g})$")
         (self.q_line,) = ax.plot([], [], color=Q_COLOR, lw=2, ls="--", label="$q(z) = N(m, s^2)$")
         ax.set_ylim(0, 1.05 * normal_pdf(0.0, 0.0, S_RANGE[0]))  # fixed: the narrowest q fits
@@ -280,7 +325,8 @@ class ElboGapFigure:
         bx.set_ylabel("nats")
         bx.set_title(r"$\log p(x)$ = ELBO + KL", fontsize=10)
         bx.legend(loc="lower right", fontsize=8)
-        self.below = bx.text(0.0, self.floor + 0.1, "", ha="center", va="bottom", fontsize=8, color="white")
+        self.below = bx.text(0.0, self.floor + 0.1, "", ha="center", va="bottom", fontsize=8,  # black on white: 4.5:1+
+                             bbox={"facecolor": "white", "alpha": 0.9, "edgecolor": "none"})
         self.fig.tight_layout()
         self.update(m, s)
 
@@ -295,7 +341,22 @@ class ElboGapFigure:
         self.gap_bar.set_height(r["log_px"] - top)
         self.below.set_text(f"ELBO {r['elbo']:.1f}\nbelow the axis" if r["elbo"] < self.floor else "")
         self.text.set_text(f"m = {m:.2f}, s = {s:.2f}\n{readout(r)}".replace(" = log", "\n= log"))
+        self.numbers = r
         return r
+
+    def describe(self) -> str:
+        """The figure's text alternative for its current q."""
+        r = self.numbers
+        return (f"Left: densities over z of the prior N(0, 1) (dotted), the exact posterior p(z | x = {self.x:g}) = "
+                f"N({r['post_mean']:.2f}, {r['post_std']:.2f}²) (solid) and q = N({r['m']:.2f}, {r['s']:.2f}²) (dashed). "
+                f"Right: one stacked bar in nats, the ELBO {r['elbo']:.3f} plus the gap {r['gap']:.3f} (hatched), "
+                f"reaching the dashed line at log p(x) = {r['log_px']:.3f}; the gap is KL(q ‖ p(z|x)) and is 0 only "
+                f"when q is the posterior.")
+
+
+def _plain(label: str) -> str:
+    """A matplotlib label without TeX markup, for a text alternative: '$f(x) = \\log x$' -> 'f(x) = log x'."""
+    return label.replace("$", "").replace("\\", "")
 
 
 def readout(r: Mapping[str, float]) -> str:
@@ -325,5 +386,5 @@ def elbo_gap_widget(model: LinearGaussian, x: float, elbo_fn: ElboFn, m: float =
         sliders["m"].value, sliders["s"].value = post_mean, post_std
 
     snap.on_click(to_posterior)
-    panel = slider_panel(figure.fig, update, sliders, columns=1)
+    panel = slider_panel(figure.fig, update, sliders, figure.describe, columns=1)
     return ipywidgets.VBox([panel.children[0], panel.children[1], ipywidgets.HBox([snap, text]), panel.children[2]]), figure

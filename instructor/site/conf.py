@@ -42,3 +42,25 @@ nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json
                               ("html", "application/vnd.jupyter.widget-state+json", None)]
 nb_ipywidgets_js: dict = {}
 suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
+# Maths a screen reader can read: MathJax 3 puts a hidden MathML copy beside each formula (assistive MathML), on in
+# its options and in its menu's saved settings (which would otherwise override the options).
+mathjax3_config = {"options": {"enableAssistiveMml": True, "menuOptions": {"settings": {"assistiveMml": True}}}}
+
+# Two fixes for the axe-core audit (tests/site/test_accessibility.py), applied to every page after Furo has built it:
+# - Sphinx gives a table of contents' caption role="heading" without the aria-level that role requires (critical):
+#   it is a level-2 heading.
+# - A code cell or output wider than the page scrolls sideways in a <pre> that the keyboard cannot reach (serious):
+#   long lines wrap instead, as they do in the course's JupyterLab.
+_CAPTION = 'class="caption" role="heading">'
+_WRAP_CODE = "<style>pre { white-space: pre-wrap; overflow-wrap: anywhere; }</style>"
+
+
+def _accessible_page(app, pagename, templatename, context, doctree) -> None:
+    for key in ("body", "furo_navigation_tree"):
+        if isinstance(context.get(key), str):
+            context[key] = context[key].replace(_CAPTION, 'class="caption" role="heading" aria-level="2">')
+    context["metatags"] = context.get("metatags", "") + _WRAP_CODE
+
+
+def setup(app) -> None:
+    app.connect("html-page-context", _accessible_page, priority=900)  # after Furo's handler (priority 500)

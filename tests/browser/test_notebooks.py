@@ -73,6 +73,9 @@ def test_figures_render(ran: ui.NotebookRun, artifacts: Path) -> None:
     """Every figure a cell outputs is an image the browser decoded (a broken image has no natural size)."""
     images = ran.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell-outputArea img")
     sizes = images.evaluate_all("imgs => imgs.map(i => [i.naturalWidth, i.naturalHeight])")
+    shown_without_answers = [c for c in ran.cells if "plot.show(" in c.source and "raises-exception" not in c.tags]
+    if not sizes and ran.student and not shown_without_answers:
+        pytest.skip(f"{ran.rel_path}: every figure waits for an exercise's answer (a failed cell shows no figure)")
     assert sizes, f"{ran.rel_path} shows no figure at all"
     broken = [i for i, (w, h) in enumerate(sizes) if not (w and h)]
     assert broken == [], f"{ran.rel_path}: images {broken} did not load"
