@@ -84,7 +84,7 @@ def test_bundle_layout_follows_gradescope(bundle):
     assert {"setup.sh", "run_autograder"} <= names  # at the root of the zip, not in a folder
     assert modes["setup.sh"] & 0o111 and modes["run_autograder"] & 0o111
     assert {"instructor/grade.py", "instructor/gradescope.py", "instructor/grading/judge.py", f"solutions/{NB}.ipynb",
-            f"solutions/grading/{NB}.py", f"build/grading-reference/{NB}.npz",
+            f"solutions/grading/{NB}/probes.py", f"solutions/grading/{NB}/judges.py", f"build/grading-reference/{NB}.npz",
             f"build/grading-reference/{NB}.json"} <= names
     assert not any(n.startswith(("tests/", "notebooks/")) or "__pycache__" in n for n in names)
     assert not any(n.startswith(("solutions/", "build/")) and NB not in n for n in names)  # this assignment's only

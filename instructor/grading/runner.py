@@ -22,6 +22,29 @@ def _error_name(cell) -> str | None:
     return None
 
 
+MODULE = "_vae_grade_kernel_side"  # where the probes' harness lives in the kernel: sys.modules, not the user namespace
+
+
+def probe_cells(job: dict, base: Path) -> list[str]:
+    """The exact sources the runner executes in the student's kernel after the notebook: set up, then one per probe.
+
+    Each is a single ``exec(...)`` statement with its own globals (its value None, so nothing reaches ``_`` or
+    ``Out``); the only hidden-test code in them is the assignment's probes (``job["probes_source"]``).
+    """
+    kernel_side = Path(__file__).with_name("kernel_side.py").read_text()
+    boot = (
+        "import sys, types\n"
+        "from IPython import get_ipython\n"
+        f"module = types.ModuleType({MODULE!r})\n"
+        f"exec(compile({kernel_side!r}, '<grader>', 'exec'), module.__dict__)\n"
+        f"sys.modules[{MODULE!r}] = module\n"
+        f"module.setup({job['probes_source']!r}, {str(base / job['out_dir'])!r}, {job['nonce']!r}, "
+        f"get_ipython().user_ns, {job['probe_seconds']})\n"
+    )
+    calls = [f"import sys\nsys.modules[{MODULE!r}].probe({gid!r})\n" for gid in job["probes"]]
+    return [f"exec({source!r}, {{}})" for source in (boot, *calls)]
+
+
 def main() -> int:
     """Run the job read from stdin; exit status 0 when the probes ran, 3 when the kernel died first."""
     job = json.loads(sys.stdin.read())
@@ -64,20 +87,11 @@ def main() -> int:
                     status["timeouts"].append(index)
                 elif (name := _error_name(cell)) is not None:
                     status["errors"].append([index, name])
-            kernel_side = Path(__file__).with_name("kernel_side.py").read_text()
-            setup = (
-                "import types as __t\n"
-                "__vae_grade = __t.ModuleType('vae_grade_kernel_side')\n"
-                f"exec(compile({kernel_side!r}, 'kernel_side', 'exec'), __vae_grade.__dict__)\n"
-                f"__vae_grade.setup({job['spec_source']!r}, {str(base / job['out_dir'])!r}, {job['nonce']!r}, "
-                f"get_ipython().user_ns, {job['probe_seconds']})\n"
-            )
-            cells = [nbformat.v4.new_code_cell(setup)]
-            cells += [nbformat.v4.new_code_cell(f"__vae_grade.probe({gid!r})") for gid in job["probes"]]
+            cells = [nbformat.v4.new_code_cell(source) for source in probe_cells(job, base)]
             nb.cells.extend(cells)
             first = len(nb.cells) - len(cells)
-            for offset, cell in enumerate(cells):
-                client.execute_cell(cell, first + offset)
+            for offset, cell in enumerate(cells):  # not in In/_ih, no execution count, nothing in the notebook's names
+                client.execute_cell(cell, first + offset, store_history=False)
             status["probes_ran"] = True
             finished.set()  # the kernel's shutdown below is not a death
     except DeadKernelError:

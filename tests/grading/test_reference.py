@@ -76,7 +76,7 @@ def test_the_fingerprint_covers_the_imported_utils_modules_and_nothing_of_the_to
     monkeypatch.setattr(spec, "SOLUTIONS", tmp_path / "solutions")
     monkeypatch.setattr(spec, "HIDDEN_TESTS", tmp_path / "solutions" / "grading")
     assignment = load_assignment("05_vae")
-    imported = spec.imported_utils((tmp_path / "solutions" / "grading" / "05_vae.py").read_text()
+    imported = spec.imported_utils((tmp_path / "solutions" / "grading" / "05_vae" / "probes.py").read_text()
                                    + "".join(c.source for c in assignment_cells(assignment)))
     assert {"data", "train", "checks"} <= set(imported), imported  # what notebook 05 imports
     before = assignment.fingerprint()
