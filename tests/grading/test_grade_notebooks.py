@@ -38,8 +38,8 @@ def test_solution_full_marks_and_student_version_zero(name, tmp_path):
     ids = {p.grade_id for p in assignment.checks}
     solution, blank = students["solution"], students["blank"]
     assert solution["status"] == "ok", solution["note"]
-    assert {g for g, (passed, _) in solution["verdicts"].items() if passed} == ids, solution["verdicts"]
-    assert not any(passed for passed, _ in blank["verdicts"].values()), blank["verdicts"]
+    assert {g for g, (passed, *_) in solution["verdicts"].items() if passed} == ids, solution["verdicts"]
+    assert not any(passed for passed, *_ in blank["verdicts"].values()), blank["verdicts"]
     rows = {r.split(",")[0]: r.split(",") for r in (tmp_path / "out" / "gradebook.csv").read_text().splitlines()}
     header = rows["student"]
     total = header.index(next(h for h in header if h.startswith("total")))
