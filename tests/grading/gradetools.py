@@ -42,9 +42,11 @@ def judge(name: str, grade_id: str, namespace: dict) -> Verdict:
     return verdict
 
 
-def assert_fails(name: str, grade_id: str, namespace: dict, says: str) -> str:
-    """Assert the hidden test fails on `namespace` with a message containing `says`; returns the message."""
+def assert_fails(name: str, grade_id: str, namespace: dict, says: str, diagnosis: str | None = None) -> str:
+    """Assert the hidden test fails on `namespace` with a message containing `says` (and, when given, the diagnosis
+    id `diagnosis`); returns the message."""
     verdict = judge(name, grade_id, namespace)
     assert not verdict.passed, f"a wrong answer passed {grade_id}: {verdict.message}"
     assert says in verdict.message, verdict.message
+    assert diagnosis is None or verdict.diagnosis == diagnosis, (verdict.diagnosis, verdict.message)
     return verdict.message

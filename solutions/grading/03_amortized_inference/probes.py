@@ -103,12 +103,10 @@ def _random_linear(seed: int, n: int, dtype, skip=None):
     return W, b, s2, x
 
 
-def _best_diagonal(x, W, b, s2):
-    """Mean-field optimum of the linear model (the hidden check's init): the posterior mean and variances 1 / P_jj."""
-    M_inv = torch.linalg.inv(W.T @ W + s2 * torch.eye(W.shape[1], dtype=W.dtype))
-    mean = (x - b) @ W @ M_inv.T
-    logvar = (1 / torch.linalg.inv(s2 * M_inv).diagonal()).log().expand(len(x), -1)
-    return mean, logvar
+def _hidden_init() -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded (mu0, logvar0), each (200, 3) float32, for per_point_inference's init on the hidden linear model."""
+    gen = torch.Generator().manual_seed(36)
+    return torch.randn(200, 3, generator=gen), torch.randn(200, 3, generator=gen) - 1
 
 
 def _f64(value) -> torch.Tensor:
@@ -166,9 +164,9 @@ def probe_per_point_visible(ns: dict) -> dict:
 
 
 def probe_per_point_hidden(ns: dict) -> dict:
-    """The hidden check's random linear model (full posterior covariance), and init: start there, leave it unchanged."""
+    """The hidden check's random linear model (full posterior covariance), and a seeded init: start there (a tiny
+    learning rate keeps the result there), leave it unchanged."""
     W, b, s2, x = _random_linear(32, 200, torch.float64)
-    mean, logvar_opt = _best_diagonal(x, W, b, s2)
     W32, b32, s232 = W.float(), b.float(), s2.float()
 
     def elbo_fn(x_, mu, logvar):
@@ -176,7 +174,7 @@ def probe_per_point_hidden(ns: dict) -> dict:
 
     torch.manual_seed(5)
     mu, logvar = ns["per_point_inference"](elbo_fn, x.float(), 3, steps=STEPS, lr=LR)
-    init = (mean.float(), logvar_opt.float().contiguous())
+    init = _hidden_init()
     mu_i, logvar_i = ns["per_point_inference"](elbo_fn, x.float(), 3, steps=2, lr=1e-6, init=init)
     # init after the call: the judge compares it with its own copy (modified in place?)
     return {"mu": mu, "logvar": logvar, "mu_init": mu_i, "logvar_init": logvar_i, "init_after": torch.stack(init)}
