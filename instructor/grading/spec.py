@@ -108,7 +108,9 @@ class Assignment:
                 "torch": torch.__version__}
 
 
-_UTILS_IMPORT = re.compile(r"^\s*(?:from\s+utils(?:\.(\w+))?\s+import\s+([\w\s,()]+)|import\s+utils\.(\w+))", re.M)
+# "from utils import a, b" (names on one line, or in parentheses over several), "from utils.x import ...", "import utils.x"
+_UTILS_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+utils(?:\.(\w+))?[ \t]+import[ \t]+(\([\w\s,]+\)|[\w \t,]+)"
+                           r"|import[ \t]+utils\.(\w+))", re.M)
 
 
 def imported_utils(source: str) -> list[str]:

@@ -37,8 +37,14 @@ def _is_library(obj) -> bool:
     return code is None or "site-packages" in name or "/lib/python" in name or name.startswith(("/tmp/ipykernel", "<ipython"))
 
 
+_RECENT = [-1e9, []]  # (when, candidates): a scan of every object takes a while; reuse it for 2 s
+
+
 def _candidates() -> list:
     """Functions reachable from the kernel whose name mentions ref/kl/elbo/sf/pw, except libraries' and the notebook's."""
+    import time
+    if time.monotonic() - _RECENT[0] < 2:
+        return _RECENT[1]
     seen, found = set(), []
 
     def consider(name, obj):
@@ -77,6 +83,7 @@ def _candidates() -> list:
     for obj in gc.get_objects():
         if inspect.isfunction(obj) or inspect.ismethod(obj):
             consider(obj.__name__, obj)
+    _RECENT[:] = [time.monotonic(), found]
     return found
 
 

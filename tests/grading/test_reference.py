@@ -54,7 +54,8 @@ def test_a_stale_or_half_written_reference_is_rebuilt(cache, monkeypatch):
     spec.save_reference(assignment, {p.grade_id: {} for p in assignment.checks})
     meta = cache / f"{NB}.json"
     recorded = json.loads(meta.read_text())
-    assert recorded == assignment.fingerprint() and recorded["torch"]
+    assert recorded == {**assignment.fingerprint(), "probes": sorted(p.grade_id for p in assignment.checks)}
+    assert recorded["torch"]
     meta.write_text(json.dumps({**recorded, "hidden_tests_sha256": "0" * 64}))
     with pytest.raises(ReferenceMissing, match="out of date"):
         load_reference(assignment)
@@ -76,7 +77,8 @@ def test_the_fingerprint_covers_the_imported_utils_modules_and_nothing_of_the_to
     monkeypatch.setattr(spec, "SOLUTIONS", tmp_path / "solutions")
     monkeypatch.setattr(spec, "HIDDEN_TESTS", tmp_path / "solutions" / "grading")
     assignment = load_assignment("05_vae")
-    imported = spec.imported_utils((tmp_path / "solutions" / "grading" / "05_vae" / "probes.py").read_text()
+    tests = tmp_path / "solutions" / "grading" / "05_vae"
+    imported = spec.imported_utils((tests / "probes.py").read_text() + (tests / "judges.py").read_text()
                                    + "".join(c.source for c in assignment_cells(assignment)))
     assert {"data", "train", "checks"} <= set(imported), imported  # what notebook 05 imports
     before = assignment.fingerprint()
