@@ -3,8 +3,9 @@
 * ``steals_references``: every exercise function delegates to any function it can reach from the kernel whose name
   mentions ref, kl, elbo, sf or pw: through the caller's frames (``sys._getframe``, ``inspect.stack()``), the
   notebook's namespace (``get_ipython().user_ns``), IPython's history (``In``, ``_ih``: a hidden-tests source found
-  there is executed), loaded modules and ``gc.get_objects()``. Library functions (torch, numpy, ...) are left out:
-  only the grader's and the course's code could hold an answer.
+  there is executed), loaded modules and ``gc.get_objects()``. Only code the grader brought into the kernel is tried
+  (compiled from a string, or from the grading tools' files): library functions (torch, numpy, IPython) hold no
+  answer, and the notebook's own are stubs.
 * ``forges_results``: ``torch.save`` is replaced so that every probe's record carries no error and forged data: the
   flags a kernel could compute (``is_number``, ``same_seed_equal``, ``has_graph``, ...) set True, seeded-call pairs
   equal, and N(4, 8.7) draws (the 4.1 estimator's mean and per-sample variance over n = 10) under every name the
@@ -31,24 +32,28 @@ _MINE: set = set()
 _BUSY = [False]
 
 
-def _is_library(obj) -> bool:
+def _is_graders(obj) -> bool:
+    """Code the grader brought into the kernel: compiled from a string (the hidden tests, the harness) or from a file
+    of the grading tools; not the notebook's own cells, not torch, numpy or IPython."""
     code = getattr(obj, "__code__", None)
     name = getattr(code, "co_filename", "") or ""
-    return code is None or "site-packages" in name or "/lib/python" in name or name.startswith(("/tmp/ipykernel", "<ipython"))
+    if code is None or name.startswith(("/tmp/ipykernel", "<ipython")):
+        return False
+    return name.startswith("<") or any(part in name for part in ("grading", "solutions", "instructor", "hidden"))
 
 
-_RECENT = [-1e9, []]  # (when, candidates): a scan of every object takes a while; reuse it for 2 s
+_RECENT = [-1e9, []]  # (when, candidates): a scan of every object takes a while; reuse it for 20 s
 
 
 def _candidates() -> list:
     """Functions reachable from the kernel whose name mentions ref/kl/elbo/sf/pw, except libraries' and the notebook's."""
     import time
-    if time.monotonic() - _RECENT[0] < 2:
+    if time.monotonic() - _RECENT[0] < 20:
         return _RECENT[1]
     seen, found = set(), []
 
     def consider(name, obj):
-        if (callable(obj) and id(obj) not in seen and id(obj) not in _MINE and not _is_library(obj)
+        if (callable(obj) and id(obj) not in seen and id(obj) not in _MINE and _is_graders(obj)
                 and any(w in str(name).lower() for w in _WORDS)):
             seen.add(id(obj))
             found.append(obj)
@@ -95,7 +100,9 @@ def _delegate(name, *args, **kwargs):
         for candidate in _candidates():
             try:
                 return candidate(*args, **kwargs)
-            except Exception:
+            except Exception as exc:
+                if type(exc).__name__ == "ProbeTimeout":  # let the grader's time limit end this probe
+                    raise
                 continue
     finally:
         _BUSY[0] = False
