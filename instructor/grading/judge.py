@@ -96,14 +96,17 @@ def require(condition: bool, problem: str, hint: str = "", diagnosis: str = "") 
         raise Fail(problem, hint, diagnosis)
 
 
-def criteria(label: str, check: Callable[[dict, dict], str | None] | None = None):
+Check = Callable[[dict, dict], "str | None"]
+
+
+def criteria(label: str, check: Check | None = None) -> Judge | Callable[[Check], Judge]:
     """Judge from `check(got, want) -> success detail` that raises `Fail` on the first unmet criterion.
 
     Use as ``criteria("label", check)`` or as a decorator ``@criteria("label")``. Any other exception (values of
     the wrong form, missing names) is a failed part too, named by its type only, never a crash of the batch.
     """
 
-    def wrap(fn: Callable[[dict, dict], str | None]) -> Judge:
+    def wrap(fn: Check) -> Judge:
         def judge(got: dict, want: dict) -> Verdict:
             try:
                 detail = fn(got, want)

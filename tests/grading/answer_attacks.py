@@ -4,8 +4,8 @@
   mentions ref, kl, elbo, sf or pw: through the caller's frames (``sys._getframe``, ``inspect.stack()``), the
   notebook's namespace (``get_ipython().user_ns``), IPython's history (``In``, ``_ih``: a hidden-tests source found
   there is executed), loaded modules and ``gc.get_objects()``. Only code the grader brought into the kernel is tried
-  (compiled from a string, or from the grading tools' files): library functions (torch, numpy, IPython) hold no
-  answer, and the notebook's own are stubs.
+  (its source name mentions probes, grader, hidden tests, judges or solutions): library functions hold no answer,
+  calling them at random can block, and the notebook's own are stubs.
 * ``forges_results``: ``torch.save`` is replaced so that every probe's record carries no error and forged data: the
   flags a kernel could compute (``is_number``, ``same_seed_equal``, ``has_graph``, ...) set True, seeded-call pairs
   equal, and N(4, 8.7) draws (the 4.1 estimator's mean and per-sample variance over n = 10) under every name the
@@ -33,13 +33,14 @@ _BUSY = [False]
 
 
 def _is_graders(obj) -> bool:
-    """Code the grader brought into the kernel: compiled from a string (the hidden tests, the harness) or from a file
-    of the grading tools; not the notebook's own cells, not torch, numpy or IPython."""
+    """Code the grader brought into the kernel (hidden tests or harness, compiled from a string or read from a file of
+    the grading tools); not the notebook's own cells, not torch, numpy, IPython or their generated code."""
     code = getattr(obj, "__code__", None)
     name = getattr(code, "co_filename", "") or ""
     if code is None or name.startswith(("/tmp/ipykernel", "<ipython")):
         return False
-    return name.startswith("<") or any(part in name for part in ("grading", "solutions", "instructor", "hidden"))
+    words = ("probe", "grader", "grading", "hidden", "judge", "solution", "instructor", "kernel_side")
+    return any(word in name for word in words)
 
 
 _RECENT = [-1e9, []]  # (when, candidates): a scan of every object takes a while; reuse it for 20 s
