@@ -43,7 +43,8 @@ unit: $(DEV_STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests --ignore=tests/browser --ignore=tests/site -m "not corpus"
 
 # The full grading corpus (tests marked `corpus`): every solution notebook full marks, every student version 0,
-# and the exploit corpus, each graded for real in the sandbox. About 8 minutes on 2 cores; .ci/run runs it.
+# the exploit corpus and the answer attacks on 02, 04 and 05, each graded for real in the sandbox. About 13 minutes on
+# 2 cores; .ci/run runs it.
 test-grading: $(DEV_STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests/grading tests/test_gradescope.py -m corpus -p no:cacheprovider --durations=10
 
