@@ -273,7 +273,9 @@ def test_reading_the_hidden_tests_and_solution_scores_zero(end_to_end):
     validate(results)
     parts = _parts(results)
     assert parts["ex0_1_visible"]["score"] == parts["ex0_1_hidden"]["score"] == 0
-    assert "could not steal the solution" in parts["ex0_1_visible"]["output"]
+    # the exploit raises RuntimeError("could not steal the solution ..."): its type and line show, never its text
+    assert "raised RuntimeError (line" in parts["ex0_1_visible"]["output"]
+    assert "could not steal" not in json.dumps(results)
 
 
 @pytest.mark.corpus
