@@ -44,8 +44,9 @@ unit: $(DEV_STAMP)
 	$(TEST_ENV) $(PY) -m pytest tests --ignore=tests/browser --ignore=tests/site --ignore=tests/nbgrader -m "not corpus"
 
 # The full grading corpus (tests marked `corpus`): every solution notebook full marks, every student version 0,
-# and the exploit corpus, each graded for real in the sandbox. About 20 minutes on 2 cores; .ci/run runs it.
-# Needs root on Linux (namespaces, per-submission cgroups): without them it fails rather than skips.
+# the exploit corpus and the answer attacks on 02, 04 and 05, each graded for real in the sandbox. About 25 minutes
+# on 2 cores; .ci/run runs it. Needs root on Linux (namespaces, per-submission cgroups): without them it fails rather
+# than skips.
 test-grading: $(DEV_STAMP)
 	$(TEST_ENV) VAE_REQUIRE_ISOLATION=1 $(PY) -m pytest tests/grading tests/test_gradescope.py -m corpus -p no:cacheprovider --durations=10
 

@@ -110,7 +110,8 @@ def bundle_files(name: str) -> dict[str, Path]:
         if path.is_file() and "__pycache__" not in path.parts:
             files[str(path.relative_to(ROOT))] = path
     npz, meta = spec.reference_paths(name)
-    for path in (spec.SOLUTIONS / f"{name}.ipynb", spec.HIDDEN_TESTS / f"{name}.py", npz, meta):
+    tests = spec.HIDDEN_TESTS / name
+    for path in (spec.SOLUTIONS / f"{name}.ipynb", tests / "probes.py", tests / "judges.py", npz, meta):
         files[str(path.relative_to(spec.ROOT))] = path
     return files
 

@@ -86,7 +86,7 @@ def test_bundle_layout_follows_gradescope(bundle):
     assert {"setup.sh", "run_autograder"} <= names  # at the root of the zip, not in a folder
     assert modes["setup.sh"] & 0o111 and modes["run_autograder"] & 0o111
     assert {"instructor/grade.py", "instructor/gradescope.py", "instructor/grading/judge.py", f"solutions/{NB}.ipynb",
-            f"solutions/grading/{NB}.py", f"build/grading-reference/{NB}.npz",
+            f"solutions/grading/{NB}/probes.py", f"solutions/grading/{NB}/judges.py", f"build/grading-reference/{NB}.npz",
             f"build/grading-reference/{NB}.json"} <= names
     assert not any(n.startswith(("tests/", "notebooks/")) or "__pycache__" in n for n in names)
     assert not any(n.startswith(("solutions/", "build/")) and NB not in n for n in names)  # this assignment's only
@@ -334,7 +334,9 @@ def test_reading_the_hidden_tests_and_solution_scores_zero(end_to_end):
     validate(results)
     parts = _parts(results)
     assert parts["ex0_1_visible"]["score"] == parts["ex0_1_hidden"]["score"] == 0
-    assert "could not steal the solution" in parts["ex0_1_visible"]["output"]
+    # the exploit raises RuntimeError("could not steal the solution ..."): its type and line show, never its text
+    assert "raised RuntimeError (line" in parts["ex0_1_visible"]["output"]
+    assert "could not steal" not in json.dumps(results)
 
 
 @pytest.mark.corpus

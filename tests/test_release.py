@@ -163,7 +163,7 @@ def test_student_bundle_holds_no_solutions_hidden_tests_or_references(tmp_path):
     assert not [n for n in names if "__pycache__" in n or (n.endswith((".npz", ".pt")) and "datasets" not in n)]
     marker = re.compile(r"(BEGIN|END) (SOLUTION|HIDDEN TESTS)")
     assert not [n for n, t in texts.items() if marker.search(t) and n.endswith(".ipynb")]
-    hidden_sources = [p.read_text() for p in (release.SOLUTIONS / "grading").glob("*.py")]
+    hidden_sources = [p.read_text() for p in (release.SOLUTIONS / "grading").glob("*/*.py")]  # probes.py, judges.py
     # The hidden tests' own definitions (probe and judge functions, the PROBES/JUDGES tables) must appear nowhere.
     probe_lines = {line.strip() for src in hidden_sources for line in src.splitlines()
                    if line.startswith(("def ", "PROBES", "JUDGES")) or line.strip().startswith('"ex')}

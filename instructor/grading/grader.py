@@ -88,11 +88,6 @@ def _prepare(workdir: Path, nb: nbformat.NotebookNode) -> None:
     runner.mkdir()
     for name in ("runner.py", "kernel_side.py"):
         shutil.copy(Path(__file__).with_name(name), runner / name)
-    # The hidden tests' modules import their judge helpers; until probes and judges are separate files, the kernel
-    # that loads the probes needs them importable.
-    (work / "instructor" / "grading").mkdir(parents=True)
-    for name in ("__init__.py", "grading/__init__.py", "grading/judge.py"):
-        shutil.copy(ROOT / "instructor" / name, work / "instructor" / name)
     try:  # reuse matplotlib's font list (it only names font files) so each kernel does not rebuild it
         import matplotlib
 
@@ -117,7 +112,7 @@ def grade_notebook(assignment: Assignment, path: Path, student: str, reference: 
         base = sandbox.SANDBOX_MOUNT if strong else str(workdir)
         nonce = secrets.token_hex(16)
         job = {"base": base, "notebook": "submission.ipynb", "out_dir": "out", "nonce": nonce,
-               "spec_source": assignment.spec_path.read_text(), "probes": [p.grade_id for p in assignment.checks],
+               "probes_source": assignment.probes_source, "probes": [p.grade_id for p in assignment.checks],
                "cell_seconds": limits.cell_seconds, "probe_seconds": min(limits.cell_seconds, 120)}
         run = sandbox.run_isolated([sys.executable, f"{base}/runner/runner.py"], workdir, _clean_env(base),
                                    json.dumps(job), limits, strong=strong)

@@ -1,8 +1,15 @@
 """The trusted judge: load a probe's data without executing anything, compare it with the reference, say why.
 
-Judges are small callables built here and used by the hidden tests (`solutions/grading/<assignment>.py`):
-``judge(student_values, reference_values) -> Verdict``. Values are ``{name: torch.Tensor}``. Messages on hidden
-inputs say what is wrong (shape, dtype, wrong values, a likely cause) but never print the expected values.
+One way to write a judge (``solutions/grading/<assignment>/judges.py``): a check function decorated with
+``@criteria(label)`` takes ``(got, want)`` (the student's values and the reference's, ``{name: torch.Tensor}``), raises
+`Fail` at the first unmet criterion and returns a short success detail. A `Fail` carries the problem, an optional
+hint and, where it names a typical mistake, a stable ``diagnosis`` id (snake_case, unique per assignment and listed
+in that judges file's ``DIAGNOSES``) that the class report counts. Messages have one shape, the one
+`utils.checks` prints in the notebooks::
+
+    ✗ kl_normal_std: wrong values; the sign is flipped. Hint: KL(q ‖ p) = E_q[log q − log p] ≥ 0.
+
+Messages on hidden inputs say what is wrong (shape, dtype, wrong values, a likely cause) but never the expected values.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import math
 import os
 import stat
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,6 +146,66 @@ def _fmt_shape(t: torch.Tensor) -> str:
     return str(tuple(t.shape))
 
 
+class Fail(Exception):
+    """One unmet criterion: `problem` is what the student sees, then `hint`; `diagnosis` names a typical mistake."""
+
+    def __init__(self, problem: str, hint: str = "", diagnosis: str = "") -> None:
+        if hint and not problem.rstrip().endswith((".", "?", "!", ":")):
+            problem = problem.rstrip() + "."
+        super().__init__(problem + (f" Hint: {hint}" if hint else ""))
+        self.problem, self.hint, self.diagnosis = problem, hint, diagnosis
+
+
+def require(condition: bool, problem: str, hint: str = "", diagnosis: str = "") -> None:
+    """Raise `Fail(problem, hint, diagnosis)` unless `condition` holds."""
+    if not condition:
+        raise Fail(problem, hint, diagnosis)
+
+
+Check = Callable[[dict, dict], "str | None"]
+
+
+def criteria(label: str, check: Check | None = None) -> Judge | Callable[[Check], Judge]:
+    """Judge from `check(got, want) -> success detail` that raises `Fail` on the first unmet criterion.
+
+    Use as ``criteria("label", check)`` or as a decorator ``@criteria("label")``. Any other exception (values of
+    the wrong form, missing names) is a failed part too, named by its type only, never a crash of the batch.
+    """
+
+    def wrap(fn: Check) -> Judge:
+        def judge(got: dict, want: dict) -> Verdict:
+            try:
+                detail = fn(got, want)
+            except Fail as exc:
+                return Verdict(False, f"✗ {label}: {exc}", exc.diagnosis)
+            except Exception as exc:  # noqa: BLE001 - malformed student data is a failed part, with the reason
+                return Verdict(False, f"✗ {label}: your results have the wrong form ({type(exc).__name__})")
+            return Verdict(True, f"✓ {label}" + (f": {detail}" if detail else ""))
+
+        judge.__name__ = getattr(fn, "__name__", "judge")
+        return judge
+
+    return wrap(check) if check is not None else wrap
+
+
+def get_value(got: dict, name: str, shape: tuple | None = None, what: str = "", *, hint: str = "",
+              finite: bool = True) -> torch.Tensor:
+    """The student's value `name`: present, of `shape` when given, finite; floats as float64.
+
+    Raises `Fail` naming the problem as `what` (default: the name), with `hint` after a wrong shape. Pass
+    ``finite=False`` where the judge diagnoses NaN or inf itself (e.g. "exp underflows: use logsumexp").
+    """
+    label = what or name
+    found = got.get(name)
+    if found is None:
+        raise Fail(f"{label} is missing from the results (did the function return a tensor or a number?)")
+    if shape is not None and tuple(found.shape) != tuple(shape):
+        raise Fail(f"{label} has shape {tuple(found.shape)} but should have shape {tuple(shape)}", hint)
+    if finite and found.is_floating_point() and not torch.isfinite(found).all():
+        raise Fail(f"{label} contains NaN or inf")
+    return found.double() if found.is_floating_point() else found
+
+
 def compare(name: str, got: torch.Tensor | None, want: torch.Tensor, rtol: float, atol: float, hidden: bool,
             exact_dtype: bool = False) -> str | None:
     """None when `got` matches `want` within the tolerances, else a message that names the mistake."""
@@ -183,128 +250,30 @@ def _diagnose(got: torch.Tensor, want: torch.Tensor, rtol: float, atol: float) -
     return ""
 
 
-def close(rtol: float = 1e-5, atol: float = 1e-6, hidden: bool = True, hints: dict[str, str] | None = None,
-          exact_dtype: bool = False, label: str = "") -> Judge:
-    """Judge: every reference value has a matching student value within rtol/atol (ints and bools: exactly).
-
-    `hints` maps a value's name to a sentence added when that value is wrong (e.g. a likely misconception).
-    """
-    hints = hints or {}
-
-    def judge(got: dict, want: dict) -> Verdict:
-        problems = []
-        for name, reference in want.items():
-            message = compare(name, got.get(name), reference, rtol, atol, hidden, exact_dtype)
-            if message:
-                problems.append(message + (f" — hint: {hints[name]}" if name in hints else ""))
-        where = "on the hidden inputs" if hidden else "on the visible example"
-        if problems:
-            return Verdict(False, f"✗ {label + ': ' if label else ''}" + "; ".join(problems[:3]))
-        return Verdict(True, f"✓ {label + ': ' if label else ''}right {where}")
-
-    return judge
-
-
-def agree(name: str, min_fraction: float, label: str = "") -> Judge:
-    """Judge for labels/decisions: at least `min_fraction` of the entries of `name` equal the reference's."""
-
-    def judge(got: dict, want: dict) -> Verdict:
-        g, w = got.get(name), want[name]
-        if g is None or g.shape != w.shape:
-            shape = "missing" if g is None else f"shape {_fmt_shape(g)}"
-            return Verdict(False, f"✗ {label or name}: {shape}, expected shape {_fmt_shape(w)}")
-        fraction = (g.to(w.dtype) == w).double().mean().item()
-        if fraction >= min_fraction:
-            return Verdict(True, f"✓ {label or name}: agrees with the reference on {fraction:.1%} of the inputs")
-        return Verdict(False, f"✗ {label or name}: agrees with the reference on only {fraction:.1%} of the inputs "
-                              f"(at least {min_fraction:.0%} needed)")
-
-    return judge
-
-
-def statistic(compute: Callable[[dict], float], low: float, high: float, label: str, hint: str = "") -> Judge:
-    """Judge on a number the trusted side computes from the student's values (no reference needed).
-
-    Used for stochastic exercises (a Monte Carlo estimate within its statistical tolerance) and for trained
-    models evaluated here, e.g. `compute` rebuilds the model from the returned weights and measures a test loss.
-    """
-
-    def judge(got: dict, want: dict) -> Verdict:  # noqa: ARG001 - same signature as the other judges
-        try:
-            value = float(compute(got))
-        except Exception as exc:  # noqa: BLE001 - malformed student data is a failed check, with the reason
-            return Verdict(False, f"✗ {label}: could not be evaluated ({type(exc).__name__}: {str(exc)[:200]})")
-        if math.isfinite(value) and low <= value <= high:
-            return Verdict(True, f"✓ {label} = {value:.4g}")
-        return Verdict(False, f"✗ {label} = {value:.4g}, outside the accepted range [{low:.4g}, {high:.4g}]"
-                              + (f"; hint: {hint}" if hint else ""))
-
-    return judge
-
-
-def all_of(*judges: Judge) -> Judge:
-    """Judge that passes when every judge passes; its message is the first failure's (or all successes')."""
-
-    def judge(got: dict, want: dict) -> Verdict:
-        verdicts = [j(got, want) for j in judges]
-        failed = [v for v in verdicts if not v.passed]
-        if failed:
-            return failed[0]
-        return Verdict(True, "; ".join(v.message for v in verdicts))
-
-    return judge
-
-
-class Fail(Exception):
-    """Raised by a `criteria` check: one criterion failed; the message is what the student sees."""
-
-
-def get_value(got: dict, name: str, shape: tuple | None = None, what: str = "", *, hint: str = "",
-              finite: bool = True) -> torch.Tensor:
-    """The student's value `name` for a `criteria` check: present, of `shape` when given, finite; floats as float64.
-
-    Raises `Fail` naming the problem as `what` (default: the name), with `hint` after a wrong shape. Pass
-    ``finite=False`` where the judge diagnoses NaN or inf itself (e.g. "exp underflows: use logsumexp").
-    """
-    label = what or name
-    found = got.get(name)
-    if found is None:
-        raise Fail(f"{label} is missing from the results (did the function return a tensor or a number?)")
-    if shape is not None and tuple(found.shape) != tuple(shape):
-        raise Fail(f"{label} has shape {tuple(found.shape)} but should have shape {tuple(shape)}"
-                   + (f" — hint: {hint}" if hint else ""))
-    if finite and found.is_floating_point() and not torch.isfinite(found).all():
-        raise Fail(f"{label} contains NaN or inf")
-    return found.double() if found.is_floating_point() else found
-
-
 def require_close(name: str, got: dict, want: torch.Tensor, rtol: float, atol: float, hidden: bool,
-                  hint: str = "") -> None:
-    """Raise `Fail` with `compare`'s message (and `hint`) unless the student's `name` matches `want`."""
+                  hint: str = "", diagnosis: str = "") -> None:
+    """Raise `Fail` with `compare`'s message (and `hint`, `diagnosis`) unless the student's `name` matches `want`."""
     message = compare(name, got.get(name), want, rtol, atol, hidden)
     if message:
-        raise Fail(message + (f" — hint: {hint}" if hint else ""))
+        raise Fail(message, hint, diagnosis)
 
 
-def criteria(label: str, check: Callable[[dict, dict], str | None] | None = None):
-    """Judge from `check(got, want) -> success detail` that raises `Fail` on the first unmet criterion.
+def require_all_close(got: dict, want: dict, rtol: float, atol: float, hidden: bool,
+                      hints: Mapping[str, str] | None = None) -> None:
+    """`require_close` for every value of the reference `want`, in its order (`hints`: name -> hint)."""
+    for name, reference in want.items():
+        require_close(name, got, reference, rtol, atol, hidden, (hints or {}).get(name, ""))
 
-    Use as ``criteria("label", check)`` or as a decorator ``@criteria("label")``. Any other exception (values of
-    the wrong form, missing names) is a failed part too, with its reason, never a crash of the batch.
+
+def match_mistake(got: torch.Tensor, mistakes: Mapping[str, tuple[str, torch.Tensor | float]], rtol: float,
+                  atol: float = 1e-8) -> tuple[str, str] | None:
+    """(diagnosis, hint) of the first typical mistake that `got` reproduces, or None.
+
+    `mistakes` maps a diagnosis id to (hint, the mistake's value on the same input), as ``utils.checks.match_variant``
+    does in the notebooks' checks.
     """
-
-    def wrap(fn: Callable[[dict, dict], str | None]) -> Judge:
-        def judge(got: dict, want: dict) -> Verdict:
-            try:
-                detail = fn(got, want)
-            except Fail as exc:
-                return Verdict(False, f"✗ {label}: {exc}")
-            except Exception as exc:  # noqa: BLE001 - malformed student data is a failed part, with the reason
-                return Verdict(False, f"✗ {label}: your results have the wrong form ({type(exc).__name__}: "
-                                      f"{str(exc)[:200]})")
-            return Verdict(True, f"✓ {label}" + (f": {detail}" if detail else ""))
-
-        judge.__name__ = getattr(fn, "__name__", "judge")
-        return judge
-
-    return wrap(check) if check is not None else wrap
+    for diagnosis, (hint, value) in mistakes.items():
+        value = torch.as_tensor(value, dtype=torch.float64)
+        if got.shape == value.shape and torch.allclose(got.double(), value, rtol=rtol, atol=atol):
+            return diagnosis, hint
+    return None

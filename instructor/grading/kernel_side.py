@@ -1,9 +1,14 @@
 """Code the runner sends into the student's kernel after the notebook has run: it only produces data.
 
-`setup(spec_source, out_dir, nonce)` executes the hidden tests' module (its probes) in a private namespace;
-`probe(grade_id)` calls one probe with the notebook's namespace and writes what it returns, converted to plain CPU
-tensors, to `<out_dir>/<nonce>-<grade_id>.pt`. Nothing here decides a grade: a submission that tampers with this
-code (or with torch) can only spoil its own data, which the trusted judge then marks wrong.
+`setup(probes_source, out_dir, nonce, namespace, probe_seconds)` executes the assignment's ``probes.py`` (never its
+judges) in a private namespace; `probe(grade_id)` calls one probe with the notebook's namespace and writes what it
+returns, converted to plain CPU tensors, to `<out_dir>/<nonce>-<grade_id>.pt`. The runner loads this module into
+``sys.modules`` (not the notebook's namespace) by cells that are not stored in IPython's history. Nothing here decides
+a grade: a submission that tampers with this code (or with torch) can only spoil its own data, which the trusted
+judge then marks wrong.
+
+What a failed probe records is what the student may see about hidden inputs: the exception's type and the line of
+the student's own cell, never the exception's text (it can show hidden inputs, seeds, probe names or source).
 """
 
 from __future__ import annotations
@@ -24,11 +29,14 @@ class WrongType(TypeError):
     """The student's code returned something other than tensors, arrays or numbers."""
 
 
-def setup(spec_source: str, out_dir: str, nonce: str, namespace: dict, probe_seconds: int) -> None:
-    """Load the hidden tests' probes; `namespace` is the notebook's global namespace."""
-    spec: dict = {"__name__": "hidden_tests"}
-    exec(compile(spec_source, "<hidden tests>", "exec"), spec)
-    _STATE.update(probes=spec["PROBES"], out_dir=out_dir, nonce=nonce, namespace=namespace, seconds=probe_seconds)
+MAX_NAME = 60  # characters of an exception's type name kept in the feedback
+
+
+def setup(probes_source: str, out_dir: str, nonce: str, namespace: dict, probe_seconds: int) -> None:
+    """Load the assignment's probes; `namespace` is the notebook's global namespace."""
+    probes: dict = {"__name__": "probes"}
+    exec(compile(probes_source, "<probes>", "exec"), probes)
+    _STATE.update(probes=probes["PROBES"], out_dir=out_dir, nonce=nonce, namespace=namespace, seconds=probe_seconds)
 
 
 def _plain(value, name: str, out: dict) -> None:
@@ -51,11 +59,28 @@ def _plain(value, name: str, out: dict) -> None:
         for i, item in enumerate(list(value)):
             _plain(item, f"{name}.{i}" if name else str(i), out)
     else:
-        raise WrongType(f"{name or 'the result'} is a {kind.__name__}, where a tensor was expected")
+        raise WrongType(f"a {str(kind.__name__)[:MAX_NAME]} where a tensor or a number was expected")
 
 
 def _alarm(signum, frame):  # noqa: ARG001 - signal handler signature
     raise ProbeTimeout
+
+
+MISSING = "the notebook lacks a name or a trained model this part needs: did all its cells run without errors?"
+
+
+def describe_error(exc: BaseException) -> str:
+    """The exception's type and the line of the student's cell it came from; never its text (hidden inputs).
+
+    A LookupError raised by the probe itself (a function or a trained model missing from the notebook's namespace)
+    gets one fixed explanation instead of a line.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = next((f"line {f.lineno} of your cell" for f in reversed(frames)
+                  if f.filename.startswith(("/tmp/ipykernel", "<ipython"))), "")
+    if not where and isinstance(exc, LookupError) and frames and frames[-1].filename.endswith(("<probes>", "probes.py")):
+        where = MISSING
+    return str(type(exc).__name__)[:MAX_NAME] + (f" ({where})" if where else "")
 
 
 def probe(grade_id: str) -> None:
@@ -76,10 +101,7 @@ def probe(grade_id: str) -> None:
     except WrongType as exc:
         record["error"] = f"returned the wrong type: {exc}"
     except BaseException as exc:  # noqa: BLE001 - anything the student's code raises is recorded, not re-raised
-        frames = traceback.extract_tb(exc.__traceback__)
-        where = next((f"line {f.lineno} of your cell" for f in reversed(frames) if f.filename.startswith("/tmp/ipykernel")
-                      or f.filename.startswith("<ipython")), "")
-        record["error"] = f"{type(exc).__name__}: {str(exc)[:300]}" + (f" ({where})" if where else "")
+        record["error"] = describe_error(exc)
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)

@@ -121,17 +121,27 @@ class Kernel:
             pass
 
 
+MODULE = "_vae_grade_kernel_side"  # where the probes' harness lives in the kernel: sys.modules, not the user namespace
+
+
 def probe_cells(job: dict, base: Path) -> list[str]:
-    """The cells that load the probes and run each one."""
+    """The exact sources the runner executes in the student's kernel after the notebook: set up, then one per probe.
+
+    Each is a single ``exec(...)`` statement with its own globals (its value None, so nothing reaches ``_`` or
+    ``Out``); the only hidden-test code in them is the assignment's probes (``job["probes_source"]``).
+    """
     kernel_side = Path(__file__).with_name("kernel_side.py").read_text()
-    setup = (
-        "import types as __t\n"
-        "__vae_grade = __t.ModuleType('vae_grade_kernel_side')\n"
-        f"exec(compile({kernel_side!r}, 'kernel_side', 'exec'), __vae_grade.__dict__)\n"
-        f"__vae_grade.setup({job['spec_source']!r}, {str(base / job['out_dir'])!r}, {job['nonce']!r}, "
+    boot = (
+        "import sys, types\n"
+        "from IPython import get_ipython\n"
+        f"module = types.ModuleType({MODULE!r})\n"
+        f"exec(compile({kernel_side!r}, '<grader>', 'exec'), module.__dict__)\n"
+        f"sys.modules[{MODULE!r}] = module\n"
+        f"module.setup({job['probes_source']!r}, {str(base / job['out_dir'])!r}, {job['nonce']!r}, "
         f"get_ipython().user_ns, {job['probe_seconds']})\n"
     )
-    return [setup, *(f"__vae_grade.probe({gid!r})" for gid in job["probes"])]
+    calls = [f"import sys\nsys.modules[{MODULE!r}].probe({gid!r})\n" for gid in job["probes"]]
+    return [f"exec({source!r}, {{}})" for source in (boot, *calls)]
 
 
 def run_steps(nb, steps: list[Step], cell_seconds: int, work: Path, status: Status,

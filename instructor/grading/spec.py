@@ -2,9 +2,12 @@
 
 * Points and exercise ids come from the solution notebook's cell metadata (the same source `instructor.release` uses):
   check cells carry nbgrader ``grade_id``/``points``, written answers carry ``course.points``.
-* Hidden tests live in ``solutions/grading/<assignment>.py`` (instructor material, never released): a dict
-  ``PROBES`` (grade_id -> function of the notebook's namespace returning tensors, run in the student's kernel)
-  and a dict ``JUDGES`` (grade_id -> judge from `instructor.grading.judge`, run in the trusted process).
+* Hidden tests live in ``solutions/grading/<assignment>/`` (instructor material, never released), in two files:
+  ``probes.py`` defines ``PROBES`` (grade_id -> function of the notebook's namespace returning tensors): the only
+  hidden-test code that enters the student's kernel, so it builds inputs and calls the student's functions, and holds
+  no reference implementation, expected value or table of wrong answers. ``judges.py`` defines ``JUDGES`` (grade_id ->
+  judge from `instructor.grading.judge`, run in the trusted process only) and reaches the probes' input builders
+  through `probes_beside`.
 * Reference results (the probes' data on the solution notebook, trained weights included) are not kept in git: they
   are built on this machine when first needed (`instructor.grading.reference.ensure_reference`) into
   ``build/grading-reference/`` as ``<assignment>.npz`` (loaded with allow_pickle=False) and ``<assignment>.json``
@@ -20,6 +23,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import nbformat
 import numpy as np
@@ -57,9 +61,23 @@ class Assignment:
     name: str
     solution: Path
     parts: list[Part]
-    spec_path: Path
+    hidden_tests: Path  # the folder with probes.py and judges.py
     probes: dict = field(repr=False)
     judges: dict = field(repr=False)
+    diagnoses: tuple[str, ...] = ()  # the typical mistakes the judges name (judges.py's DIAGNOSES), for the class report
+
+    @property
+    def probes_path(self) -> Path:
+        return self.hidden_tests / "probes.py"
+
+    @property
+    def judges_path(self) -> Path:
+        return self.hidden_tests / "judges.py"
+
+    @property
+    def probes_source(self) -> str:
+        """The source the runner sends into the student's kernel: the probes, and nothing of the judges."""
+        return self.probes_path.read_text()
 
     @property
     def checks(self) -> list[Part]:
@@ -78,19 +96,20 @@ class Assignment:
         return list(dict.fromkeys(p.exercise for p in self.parts))
 
     def fingerprint(self) -> dict:
-        """What the reference results depend on, and nothing else: the solution's code cells, the hidden tests, the
-        code that runs them in the kernel, the `utils` modules the notebook imports (with theirs) and torch."""
+        """What the reference results depend on, and nothing else: the solution's code cells, the hidden tests (probes
+        and judges), the code that runs them in the kernel, the `utils` modules they import (with theirs) and torch."""
         nb = nbformat.read(self.solution, as_version=4)
         code = "\n\0".join(c.source for c in nb.cells if c.cell_type == "code")
         kernel_side = Path(__file__).with_name("kernel_side.py").read_bytes()
+        tests = self.probes_path.read_bytes() + b"\0" + self.judges_path.read_bytes()
         return {"solution_code_sha256": hashlib.sha256(code.encode()).hexdigest(),
-                "hidden_tests_sha256": hashlib.sha256(self.spec_path.read_bytes() + b"\0" + kernel_side).hexdigest(),
-                "utils_sha256": utils_digest(imported_utils(code + "\n" + self.spec_path.read_text())),
+                "hidden_tests_sha256": hashlib.sha256(tests + b"\0" + kernel_side).hexdigest(),
+                "utils_sha256": utils_digest(imported_utils(code + "\n" + tests.decode())),
                 "torch": torch.__version__}
 
 
-# `from utils import a, b` (one line or parenthesised), `from utils.a import X`, `import utils.a`
-_UTILS_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+utils(?:\.(\w+))?[ \t]+import[ \t]+(\([^)]*\)|[\w \t,]+)"
+# "from utils import a, b" (names on one line, or in parentheses over several), "from utils.x import ...", "import utils.x"
+_UTILS_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+utils(?:\.(\w+))?[ \t]+import[ \t]+(\([\w\s,]+\)|[\w \t,]+)"
                            r"|import[ \t]+utils\.(\w+))", re.M)
 
 
@@ -134,7 +153,7 @@ def graded_parts(nb: nbformat.NotebookNode) -> list[Part]:
 
 def assignment_names() -> list[str]:
     """Names of the notebooks that have hidden tests, e.g. ['00_course_tour', ...]."""
-    return sorted(p.stem for p in HIDDEN_TESTS.glob("[0-9]*.py"))
+    return sorted(p.parent.name for p in HIDDEN_TESTS.glob("[0-9]*/probes.py"))
 
 
 def resolve_name(name: str) -> str:
@@ -150,30 +169,51 @@ def resolve_name(name: str) -> str:
     return matches[0]
 
 
-def load_hidden_tests(path: Path) -> tuple[dict, dict]:
-    """PROBES and JUDGES of a hidden-tests module (trusted instructor code)."""
-    spec = importlib.util.spec_from_file_location(f"hidden_tests_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return dict(module.PROBES), dict(module.JUDGES)
+_MODULES: dict[Path, ModuleType] = {}
+
+
+def _load_module(path: Path, name: str) -> ModuleType:
+    """Execute a hidden-tests file once per process (trusted instructor code) and keep the module."""
+    path = path.resolve()
+    if path not in _MODULES:
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        _MODULES[path] = module
+    return _MODULES[path]
+
+
+def probes_beside(judges_file: str | Path) -> ModuleType:
+    """The probes module next to a judges file: judges rebuild the probes' inputs with the probes' own code."""
+    folder = Path(judges_file).resolve().parent
+    return _load_module(folder / "probes.py", f"hidden_probes_{folder.name}")
+
+
+def load_hidden_tests(folder: Path) -> tuple[dict, dict, tuple[str, ...]]:
+    """PROBES (from probes.py), JUDGES and DIAGNOSES (from judges.py) of an assignment's hidden-tests folder."""
+    probes = probes_beside(folder / "judges.py")
+    judges = _load_module(folder / "judges.py", f"hidden_judges_{folder.name}")
+    return dict(probes.PROBES), dict(judges.JUDGES), tuple(getattr(judges, "DIAGNOSES", ()))
 
 
 def load_assignment(name: str) -> Assignment:
     """The assignment `name` (see resolve_name), checked: every auto-graded part has a probe and a judge."""
     name = resolve_name(name)
     solution = SOLUTIONS / f"{name}.ipynb"
-    spec_path = HIDDEN_TESTS / f"{name}.py"
-    if not spec_path.is_file():
-        raise AssignmentError(f"no hidden tests for {name}: write {spec_path.relative_to(ROOT)}")
+    folder = HIDDEN_TESTS / name
+    missing_files = [f for f in ("probes.py", "judges.py") if not (folder / f).is_file()]
+    if missing_files:
+        raise AssignmentError(f"no hidden tests for {name}: write "
+                              + ", ".join(str((folder / f).relative_to(ROOT)) for f in missing_files))
     parts = graded_parts(nbformat.read(solution, as_version=4))
-    probes, judges = load_hidden_tests(spec_path)
+    probes, judges, diagnoses = load_hidden_tests(folder)
     ids = {p.grade_id for p in parts if p.kind == "check"}
     missing = sorted(ids - set(probes)) + sorted(ids - set(judges))
     extra = sorted((set(probes) | set(judges)) - ids)
     if missing or extra:
-        raise AssignmentError(f"{spec_path.name} does not match {solution.name}: "
+        raise AssignmentError(f"{folder.name}/probes.py and judges.py do not match {solution.name}: "
                               f"missing probes/judges for {missing}, unknown grade ids {extra}")
-    return Assignment(name, solution, parts, spec_path, probes, judges)
+    return Assignment(name, solution, parts, folder, probes, judges, diagnoses)
 
 
 def reference_paths(name: str) -> tuple[Path, Path]:

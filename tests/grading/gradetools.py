@@ -31,18 +31,22 @@ def probe_values(name: str, grade_id: str, namespace: dict) -> dict:
 
 
 def judge(name: str, grade_id: str, namespace: dict) -> Verdict:
-    """The verdict the grader would give a notebook whose globals are `namespace`."""
+    """The verdict the grader would give a notebook whose globals are `namespace`; its diagnosis is a listed one."""
     assignment, reference = assignment_and_reference(name)
     try:
         values = probe_values(name, grade_id, namespace)
     except Exception as exc:  # noqa: BLE001 - the grader records this as a failed part
-        return Verdict(False, f"✗ calling your code raised {type(exc).__name__}: {exc}")
-    return assignment.judges[grade_id](values, reference[grade_id])
+        return Verdict(False, f"✗ calling your code raised {kernel_side.describe_error(exc)}")
+    verdict = assignment.judges[grade_id](values, reference[grade_id])
+    assert verdict.diagnosis == "" or verdict.diagnosis in assignment.diagnoses, verdict
+    return verdict
 
 
-def assert_fails(name: str, grade_id: str, namespace: dict, says: str) -> str:
-    """Assert the hidden test fails on `namespace` with a message containing `says`; returns the message."""
+def assert_fails(name: str, grade_id: str, namespace: dict, says: str, diagnosis: str | None = None) -> str:
+    """Assert the hidden test fails on `namespace` with a message containing `says` (and, when given, the diagnosis
+    id `diagnosis`); returns the message."""
     verdict = judge(name, grade_id, namespace)
     assert not verdict.passed, f"a wrong answer passed {grade_id}: {verdict.message}"
     assert says in verdict.message, verdict.message
+    assert diagnosis is None or verdict.diagnosis == diagnosis, (verdict.diagnosis, verdict.message)
     return verdict.message

@@ -32,7 +32,7 @@ def test_dividing_by_the_total_count_fails_with_the_sizes_hint():
         one_hot = torch.nn.functional.one_hot(labels, num_classes).to(images.dtype)
         return (one_hot.T @ images.reshape(len(images), -1) / len(images)).reshape(num_classes, 28, 28)
 
-    _fails("ex0_1_hidden", "different sizes", class_means=wrong)
+    assert_fails(NAME, "ex0_1_hidden", _namespace(class_means=wrong), "different sizes", "divides_by_total_count")
 
 
 def test_hard_coded_visible_answer_fails_the_hidden_inputs():
@@ -57,11 +57,12 @@ def test_in_place_modification_is_named():
         images.mul_(1.0 + 1e-3)
         return out
 
-    _fails("ex0_1_hidden", "in place", class_means=in_place)
+    assert_fails(NAME, "ex0_1_hidden", _namespace(class_means=in_place), "in place", "input_modified_in_place")
 
 
 def test_argmax_instead_of_argmin_fails():
     def wrong(images, means):
         return torch.cdist(images.reshape(len(images), -1), means.reshape(len(means), -1)).argmax(1)
 
-    _fails("ex0_2_extra", "agrees with the reference on only", nearest_mean_predict=wrong)
+    assert_fails(NAME, "ex0_2_extra", _namespace(nearest_mean_predict=wrong), "agrees with the reference on only",
+                 "argmax_for_argmin")

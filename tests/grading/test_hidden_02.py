@@ -120,6 +120,15 @@ def test_kl_mistakes_are_named(wrong, says):
     fails("ex2_3_hidden", says, kl_normal_std=wrong)
 
 
+@pytest.mark.parametrize(("wrong", "diagnosis"), [
+    (KL_MISTAKES[0][0], "logvar_as_log_sigma"), (KL_MISTAKES[1][0], "log_sigma_for_log_variance"),
+    (KL_MISTAKES[2][0], "kl_half_missing"), (KL_MISTAKES[3][0], "kl_sign_flipped"),
+    (KL_MISTAKES[4][0], "mean_over_latent_dims"), (KL_MISTAKES[5][0], "kl_minus_one_missing")])
+def test_kl_mistakes_carry_their_diagnosis_id(wrong, diagnosis):
+    for grade_id in ("ex2_3_visible", "ex2_3_hidden"):
+        assert judge(NAME, grade_id, _namespace(kl_normal_std=wrong)).diagnosis == diagnosis
+
+
 def test_kl_memorised_visible_answer_fails_the_hidden_inputs():
     def memorised(mu, logvar):
         return kl_right(mu, logvar) if mu.shape in ((5, 3), (2, 4)) else torch.ones(mu.shape[:-1])

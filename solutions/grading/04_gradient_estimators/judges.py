@@ -1,7 +1,7 @@
-"""Hidden tests for 04_gradient_estimators (instructor material: never released to students).
+"""Judges of the hidden tests for 04_gradient_estimators (instructor material: never released to students).
 
-PROBES run in the student's kernel and only return tensors (float64: a Python float would be stored as float32);
-JUDGES run in the trusted grader and never call student code.
+Run in the trusted grader only (never in the student's kernel); they never call student code. The probes return
+float64 tensors (a Python float would be stored as float32).
 
 The estimators are stochastic. Where the notebook prescribes the exact random calls (eps = torch.randn(n,
 generator=generator, dtype=torch.float64), as the docstrings of 4.1, 4.2 and 4.5 say) the hidden parts compare the
@@ -28,231 +28,48 @@ import math
 
 import torch
 
-from instructor.grading.judge import Fail, close, criteria, get_value
+from instructor.grading.judge import Fail, compare, criteria, get_value, require, require_all_close
+from instructor.grading.spec import probes_beside
 from utils import estimators_demo as demo
 
+probes = probes_beside(__file__)
 
-def _f64(value) -> torch.Tensor:
-    return torch.tensor(float(value), dtype=torch.float64)
+DIAGNOSES = (  # the typical mistakes these judges name (Verdict.diagnosis), counted by the class report
+    "sum_over_samples",
+    "score_factor_missing",
+    "score_sign_flipped",
+    "z_for_score",
+    "f_missing",
+    "pathwise_for_score",
+    "generator_ignored",
+    "draws_not_as_prescribed",
+    "generator_reseeded",
+    "score_for_pathwise",
+    "f_not_differentiated",
+    "factor_two_missing",
+    "theta_missing_from_path",
+    "pathwise_sign_flipped",
+    "pathwise_generator_ignored",
+    "unbiased_variance",
+    "second_moment_for_variance",
+    "baseline_changes_draws",
+    "baseline_subtracted_from_product",
+    "baseline_added",
+    "surrogate_sum_or_no_detach",
+    "sample_for_rsample",
+    "surrogate_samples_not_detached",
+    "softmax_over_samples",
+    "relaxed_sample_detached",
+    "temperature_multiplied",
+)
 
-
-def _estimates(fn, reps: int) -> torch.Tensor:
-    return torch.tensor([float(fn()) for _ in range(reps)], dtype=torch.float64)
-
-
-# ---- probes ---------------------------------------------------------------------------------------------------------
-def probe_score_visible(ns: dict) -> dict:
-    """The visible check's calls: a first estimate (its type), two equally seeded calls, 3000 estimates n = 10, θ = 2."""
-    sf = ns["score_function_grad"]
-    gen = torch.Generator().manual_seed(41)
-    first = sf(2.0, 10, gen)
-    a = sf(2.0, 10, torch.Generator().manual_seed(5))
-    b = sf(2.0, 10, torch.Generator().manual_seed(5))
-    return {"is_number": isinstance(first, (float, int)), "same_seed_equal": bool(a == b),
-            "estimates": _estimates(lambda: sf(2.0, 10, gen), 3000)}
-
-
-def _sf_hidden_cases():
-    return [(-1.3, 7, 123), (0.4, 1, 9), (3.1, 5000, 77), (0.0, 2, 5)]
-
-
-def probe_score_hidden(ns: dict) -> dict:
-    """Exact reproduction on seeded generators (other θ, n = 1 included), and unbiasedness at θ = -0.7."""
-    sf = ns["score_function_grad"]
-    out = {f"theta={t},n={n}": _f64(sf(t, n, torch.Generator().manual_seed(s))) for t, n, s in _sf_hidden_cases()}
-    gen = torch.Generator().manual_seed(2718)
-    return {"exact": out, "estimates": _estimates(lambda: sf(-0.7, 20, gen), 2000)}
-
-
-def probe_pathwise_visible(ns: dict) -> dict:
-    pw = ns["pathwise_grad"]
-    gen = torch.Generator().manual_seed(42)
-    first = pw(2.0, 10, gen)
-    a = pw(2.0, 3, torch.Generator().manual_seed(5))
-    b = pw(2.0, 3, torch.Generator().manual_seed(5))
-    return {"is_number": isinstance(first, (float, int)), "same_seed_equal": bool(a == b),
-            "estimates": _estimates(lambda: pw(2.0, 10, gen), 3000)}
-
-
-def probe_pathwise_hidden(ns: dict) -> dict:
-    pw = ns["pathwise_grad"]
-    cases = [(-0.8, 6, 321), (1.7, 1, 8), (0.0, 4000, 66), (-2.5, 3, 4)]
-    return {f"theta={t},n={n}": _f64(pw(t, n, torch.Generator().manual_seed(s))) for t, n, s in cases}
-
-
-def _lecture_experiments(ns: dict) -> dict:
-    run = ns["run_experiment"]
-    out = {}
-    for name in ("score_function_grad", "pathwise_grad"):
-        means, variances = run(ns[name], 2.0, [10, 100, 1_000, 10_000, 100_000], 100, torch.Generator().manual_seed(2024))
-        out[name] = {"means": torch.as_tensor(means, dtype=torch.float64),
-                     "variances": torch.as_tensor(variances, dtype=torch.float64)}
-    return out
-
-
-def probe_experiment_visible(ns: dict) -> dict:
-    """Toy estimators with known answers, then the lecture's experiment with the student's own estimators 4.1, 4.2."""
-    run = ns["run_experiment"]
-    toy_means, toy_vars = run(lambda theta, n, generator: float(n), 2.0, [3, 7], 5, torch.Generator())
-    counter = iter(range(10**6))
-    _, count_vars = run(lambda theta, n, generator: float(next(counter) % 4), 2.0, [3, 7], 4, torch.Generator())
-    return {"toy_means": toy_means, "toy_vars": toy_vars, "count_vars": count_vars, "lecture": _lecture_experiments(ns)}
-
-
-def _ref_sf(theta, n, generator):
-    z = theta + torch.randn(n, generator=generator, dtype=torch.float64)
-    return (z**2 * (z - theta)).mean().item()
-
-
-def _ref_pw(theta, n, generator):
-    return (2 * (theta + torch.randn(n, generator=generator, dtype=torch.float64))).mean().item()
-
-
-def probe_experiment_hidden(ns: dict) -> dict:
-    """run_experiment with reference estimators (only run_experiment is graded here) at θ = 1.5, 200 repetitions."""
-    run = ns["run_experiment"]
-    out = {}
-    for name, est in [("score", _ref_sf), ("pathwise", _ref_pw)]:
-        means, variances = run(est, 1.5, [10, 100, 1000], 200, torch.Generator().manual_seed(99))
-        out[name] = {"means": means, "variances": variances}
-    return out
-
-
-def probe_variance_visible(ns: dict) -> dict:
-    return {name: {"at_2": _f64(ns[name](2.0)), "at_1": _f64(ns[name](1.0))}
-            for name in ("score_function_variance", "pathwise_variance")}
-
-
-HIDDEN_THETAS = [-1.7, 0.0, 0.6, 3.3, -4.2]
-
-
-def probe_variance_hidden(ns: dict) -> dict:
-    return {name: torch.tensor([float(ns[name](t)) for t in HIDDEN_THETAS], dtype=torch.float64)
-            for name in ("score_function_variance", "pathwise_variance")}
-
-
-def probe_baseline_visible(ns: dict) -> dict:
-    sfb = ns["score_function_grad_baseline"]
-    out = {"b0": _f64(sfb(2.0, 50, torch.Generator().manual_seed(3), 0.0)),
-           "plain": _f64(ns["score_function_grad"](2.0, 50, torch.Generator().manual_seed(3)))}
-    gen = torch.Generator().manual_seed(11)
-    for b in (5.0, 7.0):
-        out[f"estimates_b{b:g}"] = _estimates(lambda b=b: sfb(2.0, 20, gen, b), 4000)
-    theta = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
-    z_plain = 2.0 + torch.randn(1000, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    loss = ns["reinforce_surrogate_loss"](theta, z_plain.clone())
-    out["reinforce_shape"] = torch.tensor(list(loss.shape), dtype=torch.int64)
-    if loss.shape == ():
-        (out["reinforce_grad"],) = torch.autograd.grad(loss, theta)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(5)
-        loss, z_path = ns["pathwise_surrogate_loss"](theta, 1000)
-    out["pathwise_samples"] = z_path
-    out["pathwise_has_graph"] = bool(z_path.requires_grad)
-    if z_path.requires_grad and loss.shape == ():
-        (out["pathwise_grad"],) = torch.autograd.grad(loss, theta)
-    return out
-
-
-def probe_baseline_hidden(ns: dict) -> dict:
-    sfb = ns["score_function_grad_baseline"]
-    out = {f"baseline_{b}": _f64(sfb(-0.9, 37, torch.Generator().manual_seed(s), b)) for b, s in [(1.3, 21), (-2.0, 22)]}
-    theta = torch.tensor(-0.9, dtype=torch.float64, requires_grad=True)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(23)
-        z_graph = torch.distributions.Normal(theta, 1.0).rsample((500,))
-    (out["reinforce_grad_graph_samples"],) = torch.autograd.grad(ns["reinforce_surrogate_loss"](theta, z_graph), theta)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(24)
-        loss, z_path = ns["pathwise_surrogate_loss"](theta, 300)
-    (out["pathwise_grad"],) = torch.autograd.grad(loss, theta)
-    out["pathwise_samples"] = z_path
-    return out
-
-
-BANDIT_LOGITS = [0.3, -0.5, 1.0, 0.0]
-BANDIT_MU = [0.2, 0.9, 0.5, 0.6]
-
-
-def probe_bandit_visible(ns: dict) -> dict:
-    grad = ns["bandit_policy_gradient"]
-    logits = torch.tensor(BANDIT_LOGITS, dtype=torch.float64)
-    mu = torch.tensor(BANDIT_MU, dtype=torch.float64)
-    pi = torch.softmax(logits, 0)
-    out = {"small": grad(logits.clone(), torch.tensor([0, 2, 2]), torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64), 0.0)}
-    gen = torch.Generator().manual_seed(8)
-    for b in (0.0, 0.55):
-        batches = []
-        for _ in range(50):
-            arms = torch.multinomial(pi, 400, replacement=True, generator=gen)
-            rewards = (torch.rand(400, generator=gen, dtype=torch.float64) < mu[arms]).double()
-            batches.append(torch.as_tensor(grad(logits.clone(), arms, rewards, b), dtype=torch.float64))
-        out[f"batches_b{b:g}"] = torch.stack(batches)
-    return out
-
-
-def probe_bandit_hidden(ns: dict) -> dict:
-    grad = ns["bandit_policy_gradient"]
-    logits = torch.tensor([0.7, -1.2, 0.1, 0.4, -0.3], dtype=torch.float64)
-    arms = torch.tensor([4, 0, 0, 2, 1, 3, 0])
-    rewards = torch.tensor([0.3, 1.5, -0.2, 0.9, 2.0, 0.0, 1.1], dtype=torch.float64)
-    out = {f"b={b}": grad(logits.clone(), arms.clone(), rewards.clone(), b) for b in (0.0, 0.8)}
-    out["one_play"] = grad(logits.clone(), torch.tensor([3]), torch.tensor([2.0], dtype=torch.float64), 0.5)
-    return out
-
-
-GUMBEL_LOGITS = [0.5, -0.3, 1.2, 0.0]
-
-
-def probe_gumbel_visible(ns: dict) -> dict:
-    sample, grad = ns["gumbel_softmax_sample"], ns["gumbel_softmax_grad"]
-    logits = torch.tensor(GUMBEL_LOGITS, dtype=torch.float64)
-    gen = torch.Generator().manual_seed(17)
-    y = sample(logits.clone().requires_grad_(True), 1.0, 20_000, gen)
-    out = {"y": y, "y_has_graph": bool(y.requires_grad)}
-    if not y.requires_grad:  # the judge stops there; the gradient calls below would raise
-        return out
-    out["sharp"] = sample(logits.clone(), 0.05, 2000, gen)
-    out["smooth"] = sample(logits.clone(), 20.0, 2000, gen)
-    out["grad_constant_c"] = grad(logits.clone(), torch.full((4,), 3.0, dtype=torch.float64), 0.5, 100, gen)
-    e1 = torch.tensor([0.0, 1.0, 0.0, 0.0], dtype=torch.float64)
-    out["grads_e1"] = torch.stack([torch.as_tensor(grad(logits.clone(), e1, 0.5, 200, gen)) for _ in range(20)])
-    return out
-
-
-HIDDEN_LOGITS = [-0.4, 0.9, 0.2, 0.6, -1.0]
-HIDDEN_C = [1.0, -0.5, 2.0, 0.3, 0.8]
-
-
-def probe_gumbel_hidden(ns: dict) -> dict:
-    sample, grad = ns["gumbel_softmax_sample"], ns["gumbel_softmax_grad"]
-    logits = torch.tensor(HIDDEN_LOGITS, dtype=torch.float64)
-    c = torch.tensor(HIDDEN_C, dtype=torch.float64)
-    out = {}
-    for tau in (0.3, 1.5):
-        y = sample(logits.clone(), tau, 20_000, torch.Generator().manual_seed(32))
-        gen = torch.Generator().manual_seed(33)
-        out[f"tau={tau}"] = {"y": y, "grads": torch.stack([torch.as_tensor(grad(logits.clone(), c.clone(), tau, 100, gen))
-                                                          for _ in range(200)])}
-    return out
-
-
-PROBES = {
-    "ex4_1_visible": probe_score_visible,
-    "ex4_1_hidden": probe_score_hidden,
-    "ex4_2_visible": probe_pathwise_visible,
-    "ex4_2_hidden": probe_pathwise_hidden,
-    "ex4_3_visible": probe_experiment_visible,
-    "ex4_3_hidden": probe_experiment_hidden,
-    "ex4_4_visible": probe_variance_visible,
-    "ex4_4_hidden": probe_variance_hidden,
-    "ex4_5_visible": probe_baseline_visible,
-    "ex4_5_hidden": probe_baseline_hidden,
-    "ex4_6_visible": probe_bandit_visible,
-    "ex4_6_hidden": probe_bandit_hidden,
-    "ex4_7_visible": probe_gumbel_visible,
-    "ex4_7_hidden": probe_gumbel_hidden,
-}
+# the probes' constants (inputs, sizes, seeds), which the judges use too
+BANDIT_LOGITS = probes.BANDIT_LOGITS
+BANDIT_MU = probes.BANDIT_MU
+GUMBEL_LOGITS = probes.GUMBEL_LOGITS
+HIDDEN_C = probes.HIDDEN_C
+HIDDEN_LOGITS = probes.HIDDEN_LOGITS
+HIDDEN_THETAS = probes.HIDDEN_THETAS
 
 
 # ---- judges (trusted) -----------------------------------------------------------------------------------------------
@@ -281,39 +98,56 @@ def _mean_and_variance_test(estimates: torch.Tensor, coeffs: list[float], n: int
     return mean, n * s2, abs(mean - grad) <= 4 * se, low <= s2 <= high, se, grad
 
 
+def _require_prescribed_draws(estimates: torch.Tensor, seed: int, per_sample) -> None:
+    """The visible probe's estimates (after one first call, θ = 2, n = 10) are the seed's own draws: the docstring
+    prescribes eps = torch.randn(n, generator=generator, dtype=torch.float64), so the judge redraws them and compares
+    to float64 rounding. Statistics alone could be forged in the kernel; these draws cannot be without the formula."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.randn(10, generator=gen, dtype=torch.float64)  # the probe's first call
+    z = 2.0 + torch.stack([torch.randn(10, generator=gen, dtype=torch.float64) for _ in range(len(estimates))])
+    require(torch.allclose(estimates, per_sample(z).mean(1), rtol=1e-9, atol=1e-12),
+            "the estimates have the right statistics but are not the generator's draws",
+            "draw eps = torch.randn(n, generator=generator, dtype=torch.float64) as the docstring says, once per call.",
+            "draws_not_as_prescribed")
+
+
 def _check_score_visible(got: dict, want: dict) -> str:
     if not _flag(got, "is_number"):
         raise Fail("return a Python float, e.g. tensor.mean().item().")
-    if not _flag(got, "same_seed_equal"):
+    same_seed = get_value(got, "same_seed.0", ()), get_value(got, "same_seed.1", ())
+    if not torch.equal(*same_seed):
         raise Fail("two calls with identically seeded generators differ. Hint: draw all randomness from the "
-                    "`generator` argument (torch.randn(..., generator=generator)).")
+                    "`generator` argument (torch.randn(..., generator=generator)).", diagnosis="generator_ignored")
     est = get_value(got, "estimates", (3000,), "the 3000 estimates")
     if torch.unique(est).numel() < 1500:
         raise Fail("repeated calls return (almost) the same value. Hint: draw fresh samples from the generator on every "
-                    "call; do not re-seed it inside the function.")
+                    "call; do not re-seed it inside the function.", diagnosis="generator_reseeded")
     mean, per_sample, mean_ok, var_ok, se, grad = _mean_and_variance_test(est, _score_coeffs(2.0), 10)
     if not mean_ok:
-        mistakes = {"the sum over samples instead of the mean": 10 * grad,
-                    "E[f(z)] = θ²+1, the score factor (z-θ) is missing": 5.0,
-                    "a flipped sign of the score: use +(z-θ), the derivative of -(z-θ)²/2": -grad,
-                    "f(z)·z: the score of N(θ,1) is (z-θ), not z": 8.0 + 6.0,
-                    "zero: the score alone has mean zero; multiply it by f(z)": 0.0}
-        named = [why for why, value in mistakes.items() if abs(mean - value) < 4 * se * max(1.0, abs(value) / 4)]
+        mistakes = {"sum_over_samples": ("the sum over samples instead of the mean", 10 * grad),
+                    "score_factor_missing": ("E[f(z)] = θ²+1, the score factor (z-θ) is missing", 5.0),
+                    "score_sign_flipped": ("a flipped sign of the score: use +(z-θ), the derivative of -(z-θ)²/2", -grad),
+                    "z_for_score": ("f(z)·z: the score of N(θ,1) is (z-θ), not z", 8.0 + 6.0),
+                    "f_missing": ("zero: the score alone has mean zero; multiply it by f(z)", 0.0)}
+        named = [(d, why) for d, (why, value) in mistakes.items() if abs(mean - value) < 4 * se * max(1.0, abs(value) / 4)]
         raise Fail(f"the mean of 3000 estimates is {mean:.3f}, more than 4 standard errors ({se:.3f}) from the true "
-                    f"gradient 2θ = {grad:g}. Hint: " + (f"it looks like {named[0]}." if named else
-                                                         "the estimator is biased: mean of f(z_i)·(z_i - θ)."))
+                   f"gradient 2θ = {grad:g}", f"it looks like {named[0][1]}." if named else
+                   "the estimator is biased: mean of f(z_i)·(z_i - θ).", named[0][0] if named else "")
     if not var_ok:
-        hint = ("variance ≈ 4: that is the pathwise estimator; here use f(z)·(z-θ)." if abs(per_sample - 4) < 1 else
-                "did you mean over the n samples (not sum), with z = θ + eps and the score (z - θ)?")
-        raise Fail(f"per-sample variance n·Var = {per_sample:.3g}, outside the interval around 87. Hint: {hint}")
+        pathwise = abs(per_sample - 4) < 1
+        raise Fail(f"per-sample variance n·Var = {per_sample:.3g}, outside the interval around 87",
+                   "variance ≈ 4: that is the pathwise estimator; here use f(z)·(z-θ)." if pathwise else
+                   "did you mean over the n samples (not sum), with z = θ + eps and the score (z - θ)?",
+                   "pathwise_for_score" if pathwise else "")
+    _require_prescribed_draws(est, seed=41, per_sample=lambda z: z**2 * (z - 2.0))
     return f"mean of 3000 estimates {mean:.3f} within 4 SE ({se:.3f}) of 4; per-sample variance {per_sample:.1f} (87)"
 
 
 def _check_exact(got: dict, want: dict, what: str, hint: str) -> None:
-    verdict = close(rtol=1e-9, atol=1e-12, hidden=True)(got, want)
-    if not verdict.passed:
-        raise Fail(f"{what} on seeded generators differs from the estimator's definition "
-                    f"({verdict.message.removeprefix('✗ ')}). Hint: {hint}")
+    for name, reference in want.items():
+        problem = compare(name, got.get(name), reference, rtol=1e-9, atol=1e-12, hidden=True)
+        if problem:
+            raise Fail(f"{what} on seeded generators differs from the estimator's definition ({problem})", hint)
 
 
 def _check_score_hidden(got: dict, want: dict) -> str:
@@ -331,27 +165,30 @@ def _check_score_hidden(got: dict, want: dict) -> str:
 def _check_pathwise_visible(got: dict, want: dict) -> str:
     if not _flag(got, "is_number"):
         raise Fail("return a Python float, e.g. tensor.mean().item().")
-    if not _flag(got, "same_seed_equal"):
+    same_seed = get_value(got, "same_seed.0", ()), get_value(got, "same_seed.1", ())
+    if not torch.equal(*same_seed):
         raise Fail("two calls with identically seeded generators differ. Hint: draw all randomness from the "
-                    "`generator` argument.")
+                    "`generator` argument.", diagnosis="pathwise_generator_ignored")
     est = get_value(got, "estimates", (3000,), "the 3000 estimates")
     mean, per_sample, mean_ok, var_ok, se, grad = _mean_and_variance_test(est, _pathwise_coeffs(2.0), 10)
     if not mean_ok and 40 < per_sample < 200:
-        raise Fail(f"the mean is {mean:.3f} and the per-sample variance {per_sample:.1f}, far above 4. Hint: variance "
-                    "≈ 87: that is the score-function estimator; here use f'(z) = 2z along the path z = θ + ε.")
+        raise Fail(f"the mean is {mean:.3f} and the per-sample variance {per_sample:.1f}, far above 4",
+                   "variance ≈ 87: that is the score-function estimator; here use f'(z) = 2z along the path z = θ + ε.",
+                   "score_for_pathwise")
     if not mean_ok:
-        mistakes = {"the sum over samples instead of the mean": 10 * grad,
-                    "E[f(z)] = θ²+1: differentiate f along the path, f'(z) = 2z": 5.0,
-                    "z without the factor 2: f'(z) = 2z": 2.0,
-                    "2ε: the path is z = θ + ε, so f'(z) = 2(θ + ε)": 0.0,
-                    "a flipped sign": -grad}
-        named = [why for why, value in mistakes.items() if abs(mean - value) < 0.5]
+        mistakes = {"sum_over_samples": ("the sum over samples instead of the mean", 10 * grad),
+                    "f_not_differentiated": ("E[f(z)] = θ²+1: differentiate f along the path, f'(z) = 2z", 5.0),
+                    "factor_two_missing": ("z without the factor 2: f'(z) = 2z", 2.0),
+                    "theta_missing_from_path": ("2ε: the path is z = θ + ε, so f'(z) = 2(θ + ε)", 0.0),
+                    "pathwise_sign_flipped": ("a flipped sign", -grad)}
+        named = [(d, why) for d, (why, value) in mistakes.items() if abs(mean - value) < 0.5]
         raise Fail(f"the mean of 3000 estimates is {mean:.3f}, more than 4 standard errors ({se:.3f}) from 2θ = "
-                    f"{grad:g}." + (f" Hint: it looks like {named[0]}." if named else ""))
+                   f"{grad:g}.", f"it looks like {named[0][1]}." if named else "", named[0][0] if named else "")
     if not var_ok:
         hint = ("variance ≈ 87: that is the score-function estimator; here use f'(z) = 2z." if per_sample > 40 else
                 "mean over the n samples of 2(θ + ε_i), with fresh ε on every call.")
         raise Fail(f"per-sample variance n·Var = {per_sample:.3g}, outside the interval around 4. Hint: {hint}")
+    _require_prescribed_draws(est, seed=42, per_sample=lambda z: 2 * z)
     return f"mean of 3000 estimates {mean:.4f} within 4 SE ({se:.4f}) of 4; per-sample variance {per_sample:.2f} (4)"
 
 
@@ -362,8 +199,12 @@ def _check_pathwise_hidden(got: dict, want: dict) -> str:
 
 
 def _experiment_statistics(got: dict, prefix: str, theta: float, ns: list[int], reps: int, what: str,
-                           hint_mean: str) -> None:
-    for name, coeffs in [("score", _score_coeffs(theta)), ("pathwise", _pathwise_coeffs(theta))]:
+                           hint_mean: str, estimators: dict[str, list[float]] | None = None) -> None:
+    """Each estimator's means and variances (its per-sample polynomial in ε: `estimators`, name -> coefficients;
+    default the score-function and pathwise estimators) within their statistical tolerances."""
+    if estimators is None:
+        estimators = {"score": _score_coeffs(theta), "pathwise": _pathwise_coeffs(theta)}
+    for name, coeffs in estimators.items():
         key = prefix.format(name=name)
         means = get_value(got, f"{key}.means", (len(ns),), f"the means ({name})")
         variances = get_value(got, f"{key}.variances", (len(ns),), f"the variances ({name})")
@@ -390,7 +231,8 @@ def _check_experiment_visible(got: dict, want: dict) -> str:
                     "mean over the reps estimates.")
     count = get_value(got, "count_vars", (2,), "run_experiment variances")
     if torch.allclose(count, torch.full((2,), 15 / 12 * 4 / 3, dtype=torch.float64)):
-        raise Fail("the variance divides by reps - 1. Hint: divide by reps like np.var: unbiased=False.")
+        raise Fail("the variance divides by reps - 1. Hint: divide by reps like np.var: unbiased=False.",
+                   diagnosis="unbiased_variance")
     if not torch.allclose(count, torch.full((2,), 15 / 12, dtype=torch.float64), rtol=1e-5, atol=1e-8):
         raise Fail("with estimates 0, 1, 2, 3 the variances should be 1.25. Hint: the variance (not the standard "
                     "deviation) of the reps estimates, dividing by reps.")
@@ -401,8 +243,10 @@ def _check_experiment_visible(got: dict, want: dict) -> str:
 
 
 def _check_experiment_hidden(got: dict, want: dict) -> str:
-    _experiment_statistics(got, "{name}", 1.5, [10, 100, 1000], 200, "θ = 1.5, 200 repetitions",
-                           "one entry per N, the mean over the reps estimates.")
+    theta = 1.5
+    toys = {"cubic": [theta**3, 3 * theta**2, 3 * theta, 1.0], "shifted_square": [theta, 0.0, 1.0]}  # (θ+ε)³, θ+ε²
+    _experiment_statistics(got, "{name}", theta, [10, 100, 1000], 200, "θ = 1.5, 200 repetitions",
+                           "one entry per N, the mean over the reps estimates.", toys)
     return "right on the hidden inputs"
 
 
@@ -415,7 +259,8 @@ def _check_variance_visible(got: dict, want: dict) -> str:
             ("pathwise_variance", 4.0, 20.0, 2 * (1 + eps))]:
         at_2 = get_value(got, f"{name}.at_2", (), f"{name}(2)").item()
         if abs(at_2 - second_moment) < 1e-9:
-            raise Fail(f"{name}(2) is {at_2:g}, the second moment E[g²]. Hint: subtract the squared mean (2θ)².")
+            raise Fail(f"{name}(2) is {at_2:g}, the second moment E[g²]. Hint: subtract the squared mean (2θ)².",
+                       diagnosis="second_moment_for_variance")
         if not math.isclose(at_2, expected, rel_tol=1e-9):
             raise Fail(f"{name}(2) is {at_2:g}, expected {expected:g}.")
         values[name] = at_2
@@ -443,29 +288,36 @@ def _check_variance_hidden(got: dict, want: dict) -> str:
 def _check_baseline_visible(got: dict, want: dict) -> str:
     b0, plain = get_value(got, "b0", ()).item(), get_value(got, "plain", ()).item()
     if not math.isclose(b0, plain, rel_tol=1e-12, abs_tol=1e-15):
-        raise Fail("with b = 0 it must equal score_function_grad on the same seed. Hint: draw the same way.")
+        raise Fail("with b = 0 it must equal score_function_grad on the same seed. Hint: draw the same way.",
+                   diagnosis="baseline_changes_draws")
     for b, v_expected in [(5.0, 42.0), (7.0, 38.0)]:
         est = get_value(got, f"estimates_b{b:g}", (4000,), f"the 4000 estimates with b = {b:g}")
         mean, per_sample, mean_ok, var_ok, se, _ = _mean_and_variance_test(est, [0.0, 4.0 - b, 4.0, 1.0], 20)
         if not mean_ok:
             raise Fail(f"b = {b:g}: mean {mean:.3f} is more than 4 SE ({se:.3f}) from 4: the baseline made it biased. "
-                        "Hint: multiply (f(z) - b) by the score (z - θ); do not subtract b from the product.")
+                        "Hint: multiply (f(z) - b) by the score (z - θ); do not subtract b from the product.",
+                       diagnosis="baseline_subtracted_from_product")
         if not var_ok:
             raise Fail(f"per-sample variance with b = {b:g} is {per_sample:.3g}, outside the interval around the closed "
-                        f"form {v_expected:g}. Hint: subtract the baseline from f(z), not add it.")
+                        f"form {v_expected:g}. Hint: subtract the baseline from f(z), not add it.", diagnosis="baseline_added")
     shape = tuple(get_value(got, "reinforce_shape").tolist())
     if shape != ():
         raise Fail(f"reinforce_surrogate_loss returned shape {shape}, expected a 0-d tensor (a scalar).")
     z = 2.0 + torch.randn(1000, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     if not math.isclose(get_value(got, "reinforce_grad", ()).item(), (z**2 * (z - 2.0)).mean().item(), rel_tol=1e-10):
         raise Fail("the REINFORCE surrogate's gradient is not the mean of z²(z-θ). Hint: log_prob(z) * f(z).detach(), "
-                    "averaged (mean, not sum) over the samples.")
+                    "averaged (mean, not sum) over the samples.", diagnosis="surrogate_sum_or_no_detach")
     samples = get_value(got, "pathwise_samples", (1000,), "pathwise_surrogate_loss samples")
-    if not _flag(got, "pathwise_has_graph"):
-        raise Fail("the pathwise samples carry no graph back to theta. Hint: use .rsample(), not .sample().")
+    if "pathwise_grad" not in got:  # the probe differentiates only samples that carry a graph
+        raise Fail("the pathwise samples carry no graph back to theta. Hint: use .rsample(), not .sample().",
+                   diagnosis="sample_for_rsample")
     if not math.isclose(get_value(got, "pathwise_grad", ()).item(), (2 * samples).mean().item(), rel_tol=1e-10):
         raise Fail("the pathwise surrogate's gradient is not the mean of 2z over its samples. Hint: the loss is the mean "
                     "(not sum) of f(z) over the rsampled z.")
+    # N(θ, 1) draws: the mean within 4 standard errors (1/sqrt(1000)) of θ = 2, the variance within 5 of its own
+    # (sqrt(2/1000) for a normal sample).
+    if abs(samples.mean().item() - 2.0) > 4 / 1000**0.5 or abs(samples.var().item() - 1.0) > 5 * (2 / 1000) ** 0.5:
+        raise Fail("the pathwise samples do not look like N(θ, 1) draws. Hint: z = Normal(theta, 1).rsample((n,)).")
     return "unbiased with b = 5 and 7 (variances 42 and 38); both surrogates' gradients match"
 
 
@@ -478,7 +330,7 @@ def _check_baseline_hidden(got: dict, want: dict) -> str:
     name = "reinforce_grad_graph_samples"
     if not math.isclose(get_value(got, name, ()).item(), want[name].item(), rel_tol=1e-9, abs_tol=1e-12):
         raise Fail("the REINFORCE surrogate differentiates through samples that carry a graph. Hint: detach the samples "
-                    "(and f(z)) inside the surrogate.")
+                    "(and f(z)) inside the surrogate.", diagnosis="surrogate_samples_not_detached")
     samples = get_value(got, "pathwise_samples", (300,), "pathwise_surrogate_loss samples")
     if not math.isclose(get_value(got, "pathwise_grad", ()).item(), (2 * samples).mean().item(), rel_tol=1e-9):
         raise Fail("the pathwise surrogate's gradient at θ = -0.9 is not the mean of 2z over its samples.")
@@ -510,9 +362,8 @@ def _check_bandit_visible(got: dict, want: dict) -> str:
 
 
 def _check_bandit_hidden(got: dict, want: dict) -> str:
-    verdict = close(rtol=1e-9, atol=1e-12, hidden=True)(got, want)
-    if not verdict.passed:
-        raise Fail(verdict.message.removeprefix("✗ ") + ". Hint: the mean over the batch of (r_i - b)(onehot(a_i) - π).")
+    require_all_close(got, want, rtol=1e-9, atol=1e-12, hidden=True,
+                      hints=dict.fromkeys(want, "the mean over the batch of (r_i - b)(onehot(a_i) - π)."))
     return "right on the hidden inputs"
 
 
@@ -523,9 +374,11 @@ def _check_gumbel_visible(got: dict, want: dict) -> str:
                     "Hint: one row of K probabilities per sample.")
     y = y.double()
     if not torch.allclose(y.sum(1), torch.ones(20_000, dtype=torch.float64), rtol=1e-9, atol=1e-8):
-        raise Fail("the rows do not sum to 1. Hint: softmax over the categories (dim=-1), not over the samples.")
+        raise Fail("the rows do not sum to 1. Hint: softmax over the categories (dim=-1), not over the samples.",
+                   diagnosis="softmax_over_samples")
     if not _flag(got, "y_has_graph"):
-        raise Fail("the samples carry no graph back to the logits. Hint: do not detach or use argmax.")
+        raise Fail("the samples carry no graph back to the logits. Hint: do not detach or use argmax.",
+                   diagnosis="relaxed_sample_detached")
     counts = torch.bincount(y.argmax(1), minlength=4).double()
     expected = 20_000 * torch.softmax(torch.tensor(GUMBEL_LOGITS, dtype=torch.float64), 0)
     chi2 = ((counts - expected) ** 2 / expected).sum().item()
@@ -536,7 +389,7 @@ def _check_gumbel_visible(got: dict, want: dict) -> str:
     smooth = get_value(got, "smooth", (2000, 4)).max(1).values.max().item()
     if sharp < 0.9 or smooth > 0.5:
         raise Fail(f"mean max at τ = 0.05 is {sharp:.2f} (want > 0.9), largest max at τ = 20 is {smooth:.2f} "
-                    "(want < 0.5). Hint: divide (logits + g) by τ; do not multiply.")
+                    "(want < 0.5). Hint: divide (logits + g) by τ; do not multiply.", diagnosis="temperature_multiplied")
     g_const = get_value(got, "grad_constant_c", (4,), "gumbel_softmax_grad")
     if not torch.allclose(g_const, torch.zeros(4, dtype=torch.float64), atol=1e-10):
         raise Fail("for constant c the gradient must be 0. Hint: differentiate the mean of c · y through the relaxed "
@@ -587,3 +440,4 @@ JUDGES = {
     "ex4_7_visible": criteria("gumbel_softmax", _check_gumbel_visible),
     "ex4_7_hidden": criteria("gumbel_softmax", _check_gumbel_hidden),
 }
+

@@ -1,50 +1,61 @@
-"""Hidden tests for 01_autoencoders (instructor material: never released to students).
+"""Judges of the hidden tests for 01_autoencoders (instructor material: never released to students).
 
-PROBES run in the student's kernel and only return tensors: the student's functions and classes on inputs built here,
-and, for the trained models, the weights of their Linear layers. JUDGES run in the trusted grader and apply the check
-cells' criteria. A trained model is rebuilt here with the architecture the exercise prescribes (Linear -> ReLU ->
-Linear in the encoder and in the decoder), the student's weights are loaded strictly, and it is evaluated on the test
-images the judge loads itself; nothing the kernel computed about a trained model is trusted.
+Run in the trusted grader only (never in the student's kernel), on what ``probes.py`` exported: the student's
+functions and classes on inputs built there and, for the trained models, the weights of their Linear layers. The
+judges apply the check cells' criteria. A trained model is rebuilt here with the architecture the exercise prescribes
+(Linear -> ReLU -> Linear in the encoder and in the decoder), the student's weights are loaded strictly, and it is
+evaluated on the test images the judge loads itself; nothing the kernel computed about a trained model is trusted.
 
-Statistical tolerances, as in the check cells: a sample mean of n Gaussian draws lies within 5 standard errors
-√(Σ_ii / n) of the mean, a sample covariance entry within 5 of √((Σ_ii Σ_jj + Σ_ij²) / n), and a masked fraction
-(Binomial(n, p) / n) within 5 of √(p (1 − p) / n): a false alarm has probability below 1e-5 per entry.
+Statistical tolerances, as in the check cells: a sample mean of n Gaussian draws lies within 5 standard errors √(Σ_ii
+/ n) of the mean, a sample covariance entry within 5 of √((Σ_ii Σ_jj + Σ_ij²) / n), and a masked fraction (Binomial(n,
+p) / n) within 5 of √(p (1 − p) / n): a false alarm has probability below 1e-5 per entry.
 """
+
+from __future__ import annotations
 
 import functools
 
 import torch
 
-from instructor.grading.judge import Fail, criteria, get_value, require_close
+from instructor.grading.judge import Fail, criteria, get_value, match_mistake, require_close
+from instructor.grading.spec import probes_beside
 
-PIXELS = 784
-HIDDEN, CODE_DIM = 400, 20  # the notebook's trained autoencoders
+probes = probes_beside(__file__)
+
+DIAGNOSES = (  # the typical mistakes these judges name (Verdict.diagnosis), counted by the class report
+    "wrong_parameter_count",
+    "images_not_flattened",
+    "decoder_returns_probabilities",
+    "mean_over_pixels",
+    "sum_over_batch",
+    "sigmoid_applied_twice",
+    "sign_flipped",
+    "squared_error",
+    "unstable_log_sigmoid",
+    "accuracy_not_a_float",
+    "accuracy_on_training_data",
+    "covariance_for_cholesky",
+    "biased_covariance",
+    "generator_ignored",
+    "input_modified_in_place",
+    "keep_probability_for_drop",
+    "generator_ignored_in_corrupt",
+)
 
 
-# ---- judge helpers ---------------------------------------------------------------------------------------------------
+# the probes' constants (inputs, sizes, seeds), which the judges use too
+ARCH_HIDDEN = probes.ARCH_HIDDEN
+ARCH_VISIBLE = probes.ARCH_VISIBLE
+BATCHES = probes.BATCHES
+CODE_DIM = probes.CODE_DIM
+HIDDEN = probes.HIDDEN
+N_HIDDEN = probes.N_HIDDEN
+N_VISIBLE = probes.N_VISIBLE
+PIXELS = probes.PIXELS
+
 
 def _flag(got: dict, name: str) -> bool:
     return bool(got[name].item()) if name in got else False
-
-
-def _linear_params(module) -> dict:
-    """{"0": {"weight", "bias"}, "1": ...}: the Linear layers of `module` in order (probe side)."""
-    from torch import nn
-
-    return {str(i): {"weight": m.weight, "bias": m.bias}
-            for i, m in enumerate(x for x in module.modules() if isinstance(x, nn.Linear))}
-
-
-def _layer_shapes(module) -> torch.Tensor:
-    """(L, 2) in/out features of the Linear layers of `module` in order (probe side)."""
-    from torch import nn
-
-    shapes = [(m.in_features, m.out_features) for m in module.modules() if isinstance(m, nn.Linear)]
-    return torch.tensor(shapes, dtype=torch.int64).reshape(-1, 2)
-
-
-def _trained_weights(model) -> dict:
-    return {"encoder": _linear_params(model.encoder), "decoder": _linear_params(model.decoder)}
 
 
 def _rebuild(got: dict, prefix: str, sizes: tuple[int, int, int]) -> torch.nn.Sequential:
@@ -82,14 +93,6 @@ def _reference_corrupt(x: torch.Tensor, p: float, seed: int) -> torch.Tensor:
     return x * keep
 
 
-# ---- 1.1 the autoencoder -----------------------------------------------------------------------------------------------
-
-def _architecture(ns: dict, code_dim: int, hidden: int) -> tuple[object, dict]:
-    model = ns["Autoencoder"](code_dim, hidden)
-    return model, {"encoder_layers": _layer_shapes(model.encoder), "decoder_layers": _layer_shapes(model.decoder),
-                   "n_params": sum(p.numel() for p in model.parameters())}
-
-
 def _check_architecture(got: dict, prefix: str, code_dim: int, hidden: int) -> None:
     expected = {"encoder": [(PIXELS, hidden), (hidden, code_dim)], "decoder": [(code_dim, hidden), (hidden, PIXELS)]}
     for part, layers in expected.items():
@@ -104,28 +107,8 @@ def _check_architecture(got: dict, prefix: str, code_dim: int, hidden: int) -> N
     n_params = int(get_value(got, f"{prefix}.n_params").item())
     expected_n = sum(i * o + o for layers in expected.values() for i, o in layers)
     if n_params != expected_n:
-        raise Fail(f"{n_params} parameters, expected {expected_n} — hint: extra layers, or a missing bias?")
-
-
-ARCH_VISIBLE = ((CODE_DIM, HIDDEN), (2, 64))
-BATCHES = (1, 7, 64)
-
-
-def probe_autoencoder_visible(ns: dict) -> dict:
-    torch.manual_seed(0)
-    out = {}
-    with torch.no_grad():
-        for code_dim, hidden in ARCH_VISIBLE:
-            model, entry = _architecture(ns, code_dim, hidden)
-            for batch in BATCHES:
-                z, logits = model(torch.rand(batch, 1, 28, 28))
-                entry[f"z_shape{batch}"] = torch.tensor(z.shape)
-                entry[f"logits_shape{batch}"] = torch.tensor(logits.shape)
-            entry["flat_shape"] = torch.tensor(model(torch.rand(5, PIXELS))[0].shape)
-            far = model.decoder(10 * torch.randn(256, code_dim))
-            entry["far_min"], entry["far_max"] = far.min(), far.max()
-            out[f"d{code_dim}"] = entry
-    return out
+        raise Fail(f"{n_params} parameters, expected {expected_n}. Hint: extra layers, or a missing bias?",
+                   diagnosis="wrong_parameter_count")
 
 
 @criteria("Autoencoder")
@@ -139,32 +122,15 @@ def judge_autoencoder_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - t
                 raise Fail(f"the code z has shape {z_shape}, expected {(batch, code_dim)}.")
             logits_shape = tuple(get_value(got, f"{prefix}.logits_shape{batch}").tolist())
             if logits_shape != (batch, PIXELS):
-                raise Fail(f"the logits have shape {logits_shape}, expected {(batch, PIXELS)} — hint: flatten the "
-                            "images to (B, 784) first.")
+                raise Fail(f"the logits have shape {logits_shape}, expected {(batch, PIXELS)}. Hint: flatten the "
+                            "images to (B, 784) first.", diagnosis="images_not_flattened")
         flat = tuple(get_value(got, f"{prefix}.flat_shape").tolist())
         if flat != (5, code_dim):
             raise Fail(f"on flat (5, 784) input the code has shape {flat}, expected {(5, code_dim)}.")
         if get_value(got, f"{prefix}.far_min").item() >= 0 and get_value(got, f"{prefix}.far_max").item() <= 1:
-            raise Fail("every decoder output lies in [0, 1]: it returns probabilities — hint: remove the final sigmoid; "
-                        "the loss turns logits into probabilities itself.")
+            raise Fail("every decoder output lies in [0, 1]: it returns probabilities. Hint: remove the final sigmoid; "
+                        "the loss turns logits into probabilities itself.", diagnosis="decoder_returns_probabilities")
     return "architecture, parameter count, shapes and logits as specified"
-
-
-ARCH_HIDDEN = ((6, 48), (17, 150))
-
-
-def probe_autoencoder_hidden(ns: dict) -> dict:
-    torch.manual_seed(321)
-    out = {}
-    with torch.no_grad():
-        for code_dim, hidden in ARCH_HIDDEN:
-            model, entry = _architecture(ns, code_dim, hidden)
-            x_odd = torch.rand(3, 1, 28, 28)
-            entry["z"], entry["logits"] = model(x_odd)
-            entry["z_encoder"] = model.encoder(x_odd.reshape(3, PIXELS))
-            entry["logits_composed"] = model.decoder(entry["z_encoder"])
-            out[f"d{code_dim}"] = entry
-    return out
 
 
 @criteria("Autoencoder (hidden)")
@@ -180,69 +146,37 @@ def judge_autoencoder_hidden(got: dict, want: dict) -> str:  # noqa: ARG001 - co
     return "other code and hidden sizes; forward is decoder(encoder(x))"
 
 
-# ---- 1.2 reconstruction loss and training ------------------------------------------------------------------------------
-
-def _loss_visible_inputs() -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(2)
-    x = torch.rand(16, PIXELS, generator=gen)
-    return x, 3 * torch.randn(16, PIXELS, generator=gen)
-
-
-def _loss_hidden_inputs() -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(7077)
-    x = torch.rand(6, 1, 28, 28, generator=gen)
-    return x, 60 * torch.randn(6, PIXELS, generator=gen)
-
-
-def _probe_loss(ns: dict, x: torch.Tensor, logits: torch.Tensor) -> dict:
-    got = ns["reconstruction_loss"](x, logits)
-    return {"loss": got, "is_tensor": isinstance(got, torch.Tensor)}
-
-
-def probe_loss_visible(ns: dict) -> dict:
-    return _probe_loss(ns, *_loss_visible_inputs())
-
-
 @criteria("reconstruction_loss")
 def judge_loss_visible(got: dict, want: dict) -> str:
     if not _flag(got, "is_tensor"):
         raise Fail("the result is not a torch.Tensor.")
     loss = get_value(got, "loss", (), hint="return one number: the mean over the batch of per-image sums.").double()
-    x, logits = _loss_visible_inputs()
+    x, logits = probes._loss_visible_inputs()
     reference = want["loss"].double()
     bce = torch.nn.functional.binary_cross_entropy_with_logits
-    variants = {
-        "a mean over pixels instead of a sum (divide by 784 too many)": reference / PIXELS,
-        "a sum over the batch instead of a mean": reference * 16,
-        "probabilities passed where logits were expected (sigmoid applied twice)":
-            bce(torch.sigmoid(logits), x, reduction="sum").double() / 16,
-        "the negative of the loss (a log-likelihood, not its negative)": -reference,
-        "squared error instead of cross-entropy": ((torch.sigmoid(logits) - x) ** 2).sum().double() / 16,
-    }
-    for label, value in variants.items():
-        if torch.allclose(loss, value, rtol=1e-4, atol=1e-8):
-            raise Fail(f"this is {label}.")
+    mistake = match_mistake(loss, {
+        "mean_over_pixels": ("a mean over pixels instead of a sum (divide by 784 too many).", reference / PIXELS),
+        "sum_over_batch": ("a sum over the batch instead of a mean.", reference * 16),
+        "sigmoid_applied_twice": ("probabilities passed where logits were expected (sigmoid applied twice).",
+                                  bce(torch.sigmoid(logits), x, reduction="sum").double() / 16),
+        "sign_flipped": ("the negative of the loss (a log-likelihood, not its negative).", -reference),
+        "squared_error": ("squared error instead of cross-entropy.", ((torch.sigmoid(logits) - x) ** 2).sum().double() / 16),
+    }, rtol=1e-4)
+    if mistake:
+        raise Fail("wrong values", f"this is {mistake[1]}", mistake[0])
     require_close("loss", got, want["loss"], rtol=1e-5, atol=1e-8, hidden=False)
     return "equals BCE-with-logits summed over pixels, averaged over the batch"
-
-
-def probe_loss_hidden(ns: dict) -> dict:
-    return _probe_loss(ns, *_loss_hidden_inputs())
 
 
 @criteria("reconstruction_loss (hidden)")
 def judge_loss_hidden(got: dict, want: dict) -> str:
     loss = get_value(got, "loss", (), finite=False)  # NaN or inf is diagnosed next
     if not torch.isfinite(loss).all():
-        raise Fail("not finite with logits of size 60 — hint: log(sigmoid(l)) underflows for large |l|: use softplus "
-                    "or binary_cross_entropy_with_logits.")
+        raise Fail("not finite with logits of size 60. Hint: log(sigmoid(l)) underflows for large |l|: use softplus "
+                    "or binary_cross_entropy_with_logits.", diagnosis="unstable_log_sigmoid")
     require_close("loss", got, want["loss"], rtol=1e-4, atol=1e-8, hidden=True,
                   hint="image-shaped x must be flattened to (B, 784); the loss must stay stable for extreme logits.")
     return "image-shaped input and extreme logits"
-
-
-def probe_trained(ns: dict) -> dict:
-    return {"autoencoder": _trained_weights(ns["autoencoder"])}
 
 
 def _test_loss(got: dict, name: str) -> float:
@@ -259,56 +193,28 @@ def judge_trained(got: dict, want: dict) -> str:  # noqa: ARG001 - evaluated her
     # Reference solution: 85.3 / 86.2 nats per image (seeds 0 / 1); the check cell's bound leaves a 10-nat margin.
     loss = _test_loss(got, "autoencoder")
     if not 0.0 <= loss <= 95.0:
-        raise Fail(f"test reconstruction loss {loss:.1f} nats per image, outside [0, 95] — hint: above 95: check the "
+        raise Fail(f"test reconstruction loss {loss:.1f} nats per image, outside [0, 95]. Hint: above 95: check the "
                     "loss (sum over pixels, mean over the batch) and that the decoder outputs logits.")
     return f"test reconstruction loss {loss:.1f} nats per image (at most 95)"
-
-
-# ---- 1.3 linear probe --------------------------------------------------------------------------------------------------
-
-def _probe_inputs_visible():
-    gen = torch.Generator().manual_seed(5)
-    centres = 4 * torch.randn(10, 5, generator=gen)
-    scales = torch.tensor([1.0, 100.0, 0.01, 10.0, 1000.0])
-    labels_a, labels_b = torch.arange(10).repeat(20), torch.arange(10).repeat(50)
-    feats_a = (centres[labels_a] + torch.randn(200, 5, generator=gen)) * scales
-    feats_b = (centres[labels_b] + torch.randn(500, 5, generator=gen)) * scales
-    return feats_a, labels_a, feats_b, labels_b
-
-
-def _accuracy(ns: dict, *args) -> dict:
-    accuracy = ns["linear_probe_accuracy"](*args)
-    return {"accuracy": accuracy, "is_float": isinstance(accuracy, float)}
-
-
-def probe_linear_visible(ns: dict) -> dict:
-    return _accuracy(ns, *_probe_inputs_visible())
 
 
 @criteria("linear_probe_accuracy")
 def judge_linear_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - a known answer: nearly perfect
     if not _flag(got, "is_float"):
-        raise Fail("the accuracy is not a Python float — hint: return .item() of the accuracy.")
+        raise Fail("the accuracy is not a Python float. Hint: return .item() of the accuracy.", diagnosis="accuracy_not_a_float")
     accuracy = get_value(got, "accuracy", ()).item()
     if not 0.9 <= accuracy <= 1.0:
-        raise Fail(f"accuracy {accuracy:.3f} on well-separated classes, expected between 0.9 and 1 — hint: standardize "
+        raise Fail(f"accuracy {accuracy:.3f} on well-separated classes, expected between 0.9 and 1. Hint: standardize "
                     "with the *train* mean/std, and use argmax of the logits on the test features.")
     return f"accuracy {accuracy:.3f} on well-separated classes"
-
-
-def probe_linear_hidden(ns: dict) -> dict:
-    gen = torch.Generator().manual_seed(1111)
-    feats = torch.randn(300, 8, generator=gen)
-    labels_fit = (feats[:, 1] > 0).long() * 7  # learnable on train ...
-    labels_shuffled = labels_fit[torch.randperm(300, generator=gen)]  # ... but test labels are unrelated to features
-    return {"unrelated": _accuracy(ns, feats, labels_fit, feats, labels_shuffled)}
 
 
 @criteria("linear_probe_accuracy (hidden)")
 def judge_linear_hidden(got: dict, want: dict) -> str:  # noqa: ARG001 - a known answer: chance level
     if not get_value(got, "unrelated.accuracy", ()).item() <= 0.8:
-        raise Fail("accuracy stays high when the test labels are unrelated to the features — hint: compute the "
-                    "accuracy on test_features against test_labels, not on the training data.")
+        raise Fail("accuracy stays high when the test labels are unrelated to the features. Hint: compute the "
+                    "accuracy on test_features against test_labels, not on the training data.",
+                   diagnosis="accuracy_on_training_data")
     return "measured on the test data"
 
 
@@ -339,10 +245,6 @@ def _reference_linear_probe(train_features, train_labels, test_features, test_la
         return (classifier(test_std).argmax(1) == test_labels).float().mean().item()
 
 
-def probe_gain(ns: dict) -> dict:
-    return {"autoencoder": _trained_weights(ns["autoencoder"])}
-
-
 @criteria("accuracy gain of trained over random codes")
 def judge_gain(got: dict, want: dict) -> str:  # noqa: ARG001 - evaluated here with the reference probe
     # Reference solution over 5 labelled subsets: random codes 0.43-0.53, trained codes 0.73-0.78, a gap of 0.25-0.30
@@ -365,24 +267,8 @@ def judge_gain(got: dict, want: dict) -> str:  # noqa: ARG001 - evaluated here w
     gap = sum(gaps) / len(gaps)
     if not 0.15 <= gap <= 1.0:
         raise Fail(f"the trained encoder's codes beat random codes by {gap:.3f} in accuracy on average, at least 0.15 "
-                    "needed — hint: train the autoencoder as specified; its codes must keep what distinguishes digits.")
+                    "needed. Hint: train the autoencoder as specified; its codes must keep what distinguishes digits.")
     return f"{gap:.3f} on average over 3 subsets of 100 labels (at least 0.15)"
-
-
-# ---- 1.4 fit and sample a Gaussian -------------------------------------------------------------------------------------
-
-F64 = torch.float64
-TRUE_MEAN = [1.0, -2.0, 0.5]
-A = [[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [-0.5, 0.3, 0.4]]
-
-
-def _small_codes() -> torch.Tensor:
-    return torch.randn(7, 3, generator=torch.Generator().manual_seed(3), dtype=F64)
-
-
-def _true_gaussian() -> tuple[torch.Tensor, torch.Tensor]:
-    a = torch.tensor(A, dtype=F64)
-    return torch.tensor(TRUE_MEAN, dtype=F64), a @ a.T
 
 
 def _check_samples(samples: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor, hidden: bool) -> None:
@@ -395,65 +281,36 @@ def _check_samples(samples: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor,
     se_cov = ((cov.diagonal()[:, None] * cov.diagonal()[None, :] + cov**2) / n).sqrt()
     emp_cov = torch.cov(samples.T)
     if ((samples.mean(0) - mean).abs() > 5 * se_mean).any():
-        raise Fail("the sample mean is off by more than 5 standard errors — hint: add the mean.")
+        raise Fail("the sample mean is off by more than 5 standard errors. Hint: add the mean.")
     if ((emp_cov - cov).abs() > 5 * se_cov).any():
         if not hidden and torch.allclose(emp_cov, cov @ cov, rtol=0.05, atol=0.05):
-            raise Fail("the samples have covariance Σ², not Σ — hint: multiply eps by the Cholesky factor L, not by Σ.")
-        raise Fail("the sample covariance is off by more than 5 standard errors — hint: z = mean + eps @ L.T with "
+            raise Fail("the samples have covariance Σ², not Σ. Hint: multiply eps by the Cholesky factor L, not by Σ.",
+                       diagnosis="covariance_for_cholesky")
+        raise Fail("the sample covariance is off by more than 5 standard errors. Hint: z = mean + eps @ L.T with "
                     "L = torch.linalg.cholesky(cov); an elementwise sqrt of Σ ignores correlations.")
-
-
-N_VISIBLE = 20_000
-
-
-def probe_gaussian_visible(ns: dict) -> dict:
-    m_hat, c_hat = ns["fit_gaussian"](_small_codes())
-    mean, cov = _true_gaussian()
-    samples = ns["sample_gaussian"](mean, cov, N_VISIBLE, torch.Generator().manual_seed(4))
-    again = ns["sample_gaussian"](mean, cov, N_VISIBLE, torch.Generator().manual_seed(4))
-    return {"mean": m_hat, "cov": c_hat, "samples": samples, "reproducible": torch.equal(samples, again)}
 
 
 @criteria("fit_gaussian and sample_gaussian")
 def judge_gaussian_visible(got: dict, want: dict) -> str:
     c_hat = get_value(got, "cov", (3, 3))
-    if torch.allclose(c_hat.double(), torch.cov(_small_codes().T, correction=0)):
-        raise Fail("fit_gaussian returns the biased covariance (divided by N) — hint: divide by N - 1.")
+    if torch.allclose(c_hat.double(), torch.cov(probes._small_codes().T, correction=0)):
+        raise Fail("fit_gaussian returns the biased covariance (divided by N). Hint: divide by N - 1.",
+                   diagnosis="biased_covariance")
     require_close("mean", got, want["mean"], rtol=1e-5, atol=1e-8, hidden=False)
     require_close("cov", got, want["cov"], rtol=1e-5, atol=1e-8, hidden=False)
     samples = get_value(got, "samples", (N_VISIBLE, 3))
-    if not _flag(got, "reproducible"):
-        raise Fail("sample_gaussian: two calls with equally seeded generators differ — hint: draw eps with "
-                    "generator=generator.")
-    _check_samples(samples, *_true_gaussian(), hidden=False)
+    if not torch.equal(get_value(got, "samples_again", tuple(samples.shape)), samples):
+        raise Fail("sample_gaussian: two calls with equally seeded generators differ. Hint: draw eps with "
+                    "generator=generator.", diagnosis="generator_ignored")
+    _check_samples(samples, *probes._true_gaussian(), hidden=False)
     return "mean and covariance within 5 standard errors, reproducible with a generator"
-
-
-N_HIDDEN = 40_000
-
-
-def _hidden_gaussian() -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(9099)
-    b = torch.randn(5, 5, generator=gen) / 2 + torch.eye(5)
-    return torch.randn(5, generator=gen), b @ b.T
-
-
-def _hidden_codes() -> torch.Tensor:
-    return 2 + 3 * torch.randn(40, 5, generator=torch.Generator().manual_seed(9100))
-
-
-def probe_gaussian_hidden(ns: dict) -> dict:
-    mean5, cov5 = _hidden_gaussian()
-    draws = ns["sample_gaussian"](mean5, cov5, N_HIDDEN, torch.Generator().manual_seed(18))
-    m5, c5 = ns["fit_gaussian"](_hidden_codes())
-    return {"draws": draws, "fit_mean": m5, "fit_cov": c5}
 
 
 @criteria("sample_gaussian and fit_gaussian (hidden)")
 def judge_gaussian_hidden(got: dict, want: dict) -> str:
     draws = get_value(got, "draws", (N_HIDDEN, 5))
     try:
-        _check_samples(draws, *_hidden_gaussian(), hidden=True)
+        _check_samples(draws, *probes._hidden_gaussian(), hidden=True)
     except Fail:
         raise Fail("mean or covariance outside 5 standard errors on a 5-d float32 Gaussian.") from None
     require_close("fit_cov", got, want["fit_cov"], rtol=1e-4, atol=1e-8, hidden=True, hint="the unbiased covariance (N − 1).")
@@ -461,42 +318,26 @@ def judge_gaussian_hidden(got: dict, want: dict) -> str:
     return "5-d float32 Gaussian within 5 standard errors; covariance of other codes"
 
 
-# ---- 1.5 denoising autoencoder -----------------------------------------------------------------------------------------
-
-def _ones_input() -> torch.Tensor:
-    return torch.rand(200, PIXELS, generator=torch.Generator().manual_seed(6)) + 0.5  # no zeros: every 0 is a mask
-
-
-def probe_corrupt(ns: dict) -> dict:
-    x = _ones_input()
-    before = x.clone()
-    noisy = ns["corrupt"](x, 0.3, torch.Generator().manual_seed(1))
-    unchanged = torch.equal(before, x)
-    again = ns["corrupt"](x, 0.3, torch.Generator().manual_seed(1))
-    return {"noisy": noisy, "input_unchanged": unchanged, "reproducible": torch.equal(noisy, again)}
-
-
 @criteria("corrupt")
 def judge_corrupt(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by its statistics
-    x = _ones_input()
+    x = probes._ones_input()
     noisy = get_value(got, "noisy", tuple(x.shape))
-    if not _flag(got, "input_unchanged"):
-        raise Fail("the input was modified in place — hint: build a new tensor, e.g. x * mask.")
+    if not torch.equal(get_value(got, "x_after", tuple(x.shape)), x.double()):
+        raise Fail("the input was modified in place. Hint: build a new tensor, e.g. x * mask.",
+                   diagnosis="input_modified_in_place")
     masked = noisy == 0
     fraction = masked.double().mean().item()
     if abs(fraction - 0.3) > 5 * (0.3 * 0.7 / masked.numel()) ** 0.5:
-        hint = (" — hint: p is the probability of *dropping* a pixel, not of keeping it." if abs(fraction - 0.7) < 0.01
-                else "")
-        raise Fail(f"{fraction:.3f} of the pixels are masked, expected 0.3 (within 5 standard errors){hint}")
+        kept = abs(fraction - 0.7) < 0.01
+        raise Fail(f"{fraction:.3f} of the pixels are masked, expected 0.3 (within 5 standard errors)",
+                   "p is the probability of *dropping* a pixel, not of keeping it." if kept else "",
+                   "keep_probability_for_drop" if kept else "")
     if not torch.allclose(noisy[~masked].double(), x[~masked].double(), rtol=1e-5, atol=1e-8):
         raise Fail("pixels that are not masked changed: keep them as they are.")
-    if not _flag(got, "reproducible"):
-        raise Fail("equally seeded generators give different masks — hint: draw the mask with generator=generator.")
+    if not torch.equal(get_value(got, "noisy_again", tuple(x.shape)), noisy):
+        raise Fail("equally seeded generators give different masks. Hint: draw the mask with generator=generator.",
+                   diagnosis="generator_ignored_in_corrupt")
     return f"{fraction:.4f} masked for p = 0.3"
-
-
-def probe_denoiser(ns: dict) -> dict:
-    return {"autoencoder": _trained_weights(ns["autoencoder"]), "denoiser": _trained_weights(ns["denoiser"])}
 
 
 @criteria("denoising gain")
@@ -513,24 +354,9 @@ def judge_denoiser(got: dict, want: dict) -> str:  # noqa: ARG001 - evaluated he
     gain = losses["autoencoder"] - losses["denoiser"]
     if not gain >= 10.0:
         raise Fail(f"plain {losses['autoencoder']:.1f} minus denoising {losses['denoiser']:.1f} = {gain:.1f} nats, at "
-                    "least 10 needed — hint: train on corrupt(x) as input and the clean x as the target.")
+                    "least 10 needed. Hint: train on corrupt(x) as input and the clean x as the target.")
     return f"plain {losses['autoencoder']:.1f} − denoising {losses['denoiser']:.1f} = {gain:.1f} nats (at least 10)"
 
-
-PROBES = {
-    "ex1_1_visible": probe_autoencoder_visible,
-    "ex1_1_hidden": probe_autoencoder_hidden,
-    "ex1_2_visible": probe_loss_visible,
-    "ex1_2_hidden": probe_loss_hidden,
-    "ex1_2_trained": probe_trained,
-    "ex1_3_visible": probe_linear_visible,
-    "ex1_3_hidden": probe_linear_hidden,
-    "ex1_3_gain": probe_gain,
-    "ex1_4_visible": probe_gaussian_visible,
-    "ex1_4_hidden": probe_gaussian_hidden,
-    "ex1_5_visible": probe_corrupt,
-    "ex1_5_result": probe_denoiser,
-}
 
 JUDGES = {
     "ex1_1_visible": judge_autoencoder_visible,
@@ -546,3 +372,4 @@ JUDGES = {
     "ex1_5_visible": judge_corrupt,
     "ex1_5_result": judge_denoiser,
 }
+
