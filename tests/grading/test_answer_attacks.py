@@ -41,7 +41,7 @@ def graded(request, tmp_path_factory) -> dict:
         (subs / student).mkdir()
         nbformat.write(build(name), subs / student / f"{name}.ipynb")
     start = time.monotonic()
-    status = grade.main([name, str(subs), "--out", str(out), "--workers", "2", "--no-progress"])
+    status = grade.main(["run", name, str(subs), "--out", str(out), "--workers", "2", "--no-progress"])
     seconds = time.monotonic() - start
     artifacts = ROOT / "build" / "grading-answer-attacks" / name  # for reviewers: gradebook and feedback
     shutil.rmtree(artifacts, ignore_errors=True)

@@ -183,7 +183,7 @@ def test_no_op_checks_get_full_marks_from_nbgrader_and_zero_from_the_course_grad
     nbformat.write(no_op_checks_submission(), submissions / f"{name}.ipynb")
     out = tmp_path / "grades"
     python = Path(sys.prefix).resolve() / "bin" / "python"  # the venv's real folder: a symlink cannot be bound into the sandbox
-    proc = subprocess.run([str(python), "-m", "instructor.grade", name, str(tmp_path / "submissions"), "--out", str(out)],
+    proc = subprocess.run([str(python), "-m", "instructor.grade", "run", name, str(tmp_path / "submissions"), "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     with open(out / "gradebook.csv", newline="") as f:
