@@ -81,8 +81,6 @@ class LatentExplorer:
         self.image_widget.value = image_png(self.image)
         shown = ", ".join(f"{v:+.1f}" for v in self.code.tolist()[:8])
         self.readout.value = f"z = [{shown}{', …' if self.latent_dim > 8 else ''}]"
-        # The image's text alternative (ipywidgets puts a tooltip on the <img> as its title, which screen readers read).
-        self.image_widget.tooltip = f"The digit image the decoder draws for the code {self.readout.value}"
         return self.image
 
     def _on_slider(self, _change: dict) -> None:
