@@ -156,6 +156,12 @@ class Fail(Exception):
         self.problem, self.hint, self.diagnosis = problem, hint, diagnosis
 
 
+def flag(got: dict, name: str) -> bool:
+    """A boolean the probe recorded under `name`; False when it is missing or not a single value."""
+    value = got.get(name)
+    return value is not None and value.numel() == 1 and bool(value.item())
+
+
 def require(condition: bool, problem: str, hint: str = "", diagnosis: str = "") -> None:
     """Raise `Fail(problem, hint, diagnosis)` unless `condition` holds."""
     if not condition:

@@ -92,3 +92,12 @@ def test_an_unexpected_error_in_a_judge_shows_its_type_only():
 
     verdict = judge({}, {})
     assert not verdict.passed and verdict.message == "✗ elbo: your results have the wrong form (KeyError)"
+
+
+def test_flag_reads_a_recorded_boolean_and_treats_missing_or_odd_values_as_false():
+    from instructor.grading.judge import flag
+
+    assert flag({"ok": torch.tensor(True)}, "ok") is True
+    assert flag({"ok": torch.tensor(False)}, "ok") is False
+    assert flag({}, "ok") is False  # the probe did not record it
+    assert flag({"ok": torch.ones(3)}, "ok") is False  # a forged non-scalar

@@ -17,7 +17,7 @@ import functools
 
 import torch
 
-from instructor.grading.judge import Fail, criteria, get_value, match_mistake, require_close
+from instructor.grading.judge import Fail, criteria, flag, get_value, match_mistake, require_close
 from instructor.grading.spec import probes_beside
 
 probes = probes_beside(__file__)
@@ -52,10 +52,6 @@ HIDDEN = probes.HIDDEN
 N_HIDDEN = probes.N_HIDDEN
 N_VISIBLE = probes.N_VISIBLE
 PIXELS = probes.PIXELS
-
-
-def _flag(got: dict, name: str) -> bool:
-    return bool(got[name].item()) if name in got else False
 
 
 def _rebuild(got: dict, prefix: str, sizes: tuple[int, int, int]) -> torch.nn.Sequential:
@@ -148,7 +144,7 @@ def judge_autoencoder_hidden(got: dict, want: dict) -> str:  # noqa: ARG001 - co
 
 @criteria("reconstruction_loss")
 def judge_loss_visible(got: dict, want: dict) -> str:
-    if not _flag(got, "is_tensor"):
+    if not flag(got, "is_tensor"):
         raise Fail("the result is not a torch.Tensor.")
     loss = get_value(got, "loss", (), hint="return one number: the mean over the batch of per-image sums.").double()
     x, logits = probes._loss_visible_inputs()
@@ -200,7 +196,7 @@ def judge_trained(got: dict, want: dict) -> str:  # noqa: ARG001 - evaluated her
 
 @criteria("linear_probe_accuracy")
 def judge_linear_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - a known answer: nearly perfect
-    if not _flag(got, "is_float"):
+    if not flag(got, "is_float"):
         raise Fail("the accuracy is not a Python float. Hint: return .item() of the accuracy.", diagnosis="accuracy_not_a_float")
     accuracy = get_value(got, "accuracy", ()).item()
     if not 0.9 <= accuracy <= 1.0:

@@ -28,7 +28,7 @@ import math
 
 import torch
 
-from instructor.grading.judge import Fail, compare, criteria, get_value, require, require_all_close
+from instructor.grading.judge import Fail, compare, criteria, flag, get_value, require, require_all_close
 from instructor.grading.spec import probes_beside
 from utils import estimators_demo as demo
 
@@ -73,11 +73,6 @@ HIDDEN_THETAS = probes.HIDDEN_THETAS
 
 
 # ---- judges (trusted) -----------------------------------------------------------------------------------------------
-def _flag(got: dict, name: str) -> bool:
-    value = got.get(name)
-    return value is not None and bool(value.item())
-
-
 def _score_coeffs(theta: float) -> list[float]:
     return [0.0, theta**2, 2 * theta, 1.0]  # (θ+ε)²ε = θ²ε + 2θε² + ε³
 
@@ -112,7 +107,7 @@ def _require_prescribed_draws(estimates: torch.Tensor, seed: int, per_sample) ->
 
 
 def _check_score_visible(got: dict, want: dict) -> str:
-    if not _flag(got, "is_number"):
+    if not flag(got, "is_number"):
         raise Fail("return a Python float, e.g. tensor.mean().item().")
     same_seed = get_value(got, "same_seed.0", ()), get_value(got, "same_seed.1", ())
     if not torch.equal(*same_seed):
@@ -163,7 +158,7 @@ def _check_score_hidden(got: dict, want: dict) -> str:
 
 
 def _check_pathwise_visible(got: dict, want: dict) -> str:
-    if not _flag(got, "is_number"):
+    if not flag(got, "is_number"):
         raise Fail("return a Python float, e.g. tensor.mean().item().")
     same_seed = get_value(got, "same_seed.0", ()), get_value(got, "same_seed.1", ())
     if not torch.equal(*same_seed):
@@ -376,7 +371,7 @@ def _check_gumbel_visible(got: dict, want: dict) -> str:
     if not torch.allclose(y.sum(1), torch.ones(20_000, dtype=torch.float64), rtol=1e-9, atol=1e-8):
         raise Fail("the rows do not sum to 1. Hint: softmax over the categories (dim=-1), not over the samples.",
                    diagnosis="softmax_over_samples")
-    if not _flag(got, "y_has_graph"):
+    if not flag(got, "y_has_graph"):
         raise Fail("the samples carry no graph back to the logits. Hint: do not detach or use argmax.",
                    diagnosis="relaxed_sample_detached")
     counts = torch.bincount(y.argmax(1), minlength=4).double()

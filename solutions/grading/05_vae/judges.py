@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from instructor.grading.judge import Fail, Judge, criteria, match_mistake, require_all_close
+from instructor.grading.judge import Fail, Judge, criteria, flag, match_mistake, require_all_close
 from instructor.grading.spec import probes_beside
 
 probes = probes_beside(__file__)
@@ -62,12 +62,6 @@ SUBSET = probes.SUBSET
 
 
 # ----------------------------------------------------------------------------------------------------- helpers
-def _flag(values: dict, name: str) -> bool:
-    """A boolean the probe recorded (False when missing)."""
-    value = values.get(name)
-    return value is not None and value.numel() == 1 and bool(value.item())
-
-
 class ReferenceVAE(nn.Module):
     """The architecture the notebook prescribes (attribute names included); only the judges use it."""
 
@@ -135,7 +129,7 @@ def _judge_trained(prefix: str, latent_dim: int, high: float, hint: str) -> Judg
 
 def _judge_reparameterize_case(values: dict, mu: torch.Tensor, logvar: torch.Tensor, n_draws: int) -> None:
     """Raise `Fail` with what check_reparameterize would say (no expected values are shown)."""
-    if _flag(values, "runtime_error"):
+    if flag(values, "runtime_error"):
         raise Fail("raised a RuntimeError", "an in-place operation on mu or logvar breaks autograd: build new "
                                             "tensors.", diagnosis="in_place_operation")
     z = values.get("z")
@@ -236,10 +230,10 @@ def _judge_negative_elbo(hidden: bool) -> Judge:
     @criteria("negative_elbo (hidden)" if hidden else "negative_elbo")
     def judge(got: dict, want: dict) -> str:  # noqa: ARG001 - the right values are recomputed here (instructor code)
         for i, case in enumerate(probes._elbo_cases(hidden)):
-            if not _flag(got, f"case{i}.triple"):
+            if not flag(got, f"case{i}.triple"):
                 raise Fail("expected a tuple (loss, reconstruction, kl)")
             parts = [got.get(f"case{i}.{p}") for p in ("loss", "reconstruction", "kl")]
-            if not _flag(got, f"case{i}.tensors") or any(p is None or p.shape != () for p in parts):
+            if not flag(got, f"case{i}.tensors") or any(p is None or p.shape != () for p in parts):
                 raise Fail("loss, reconstruction and kl must each be a scalar tensor (shape ())",
                            "reduce to one number: sum over dimensions, mean over the batch.")
             stacked = torch.stack([p.double() for p in parts])
@@ -276,7 +270,7 @@ def _judge_vae_case(values: dict, latent_dim: int, hidden: int) -> None:
     linears = [tuple(r) for r in values.get("decoder_linears", torch.zeros(0, 2)).tolist()]
     if linears != [(latent_dim, hidden), (hidden, PIXELS)]:
         raise Fail(f"decoder Linear layers are {linears}, expected {[(latent_dim, hidden), (hidden, PIXELS)]}")
-    if _flag(values, "decoder_sigmoid"):
+    if flag(values, "decoder_sigmoid"):
         raise Fail("the decoder ends with a sigmoid", "return logits; the loss applies the sigmoid itself.",
                    diagnosis="decoder_returns_probabilities")
     for key, shape in (("logits", (6, PIXELS)), ("mu", (6, latent_dim)), ("logvar", (6, latent_dim))):
@@ -314,7 +308,7 @@ def _judge_samples(values: dict, n: int) -> None:
     if not (torch.isfinite(values["min"]) and torch.isfinite(values["max"])) or values["min"] < 0 or values["max"] > 1:
         raise Fail("values outside [0, 1]", "return torch.sigmoid(logits), the pixel probabilities.",
                    diagnosis="logits_for_probabilities")
-    if _flag(values, "requires_grad"):
+    if flag(values, "requires_grad"):
         raise Fail("the samples carry gradients", "decode under torch.no_grad().", diagnosis="samples_carry_gradients")
     return None
 
@@ -336,7 +330,7 @@ def judge_sampling_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - know
     if not all(k in again and torch.equal(again[k], samples[k]) for k in ("shape", "first_column", "rows")):
         raise Fail("equal seeds give different samples", "draw z with generator=generator.",
                    diagnosis="sample_prior_generator_ignored")
-    if not _flag(got, "floats"):
+    if not flag(got, "floats"):
         raise Fail("prediction_scores should return Python floats", "return Python floats (.item()).")
     scores = got.get("scores")
     expected = torch.tensor([(1 + 0.1) / 2, (0 + math.log(10)) / 2], dtype=torch.float64)
@@ -531,7 +525,7 @@ def judge_gradients_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - sta
     if got.get("same0") is None or got.get("same1") is None or not torch.equal(got["same0"], got["same1"]):
         raise Fail("equal seeds give different estimates", "pass the generator to reparameterize.",
                    diagnosis="gradients_generator_ignored")
-    if _flag(got, "grads_left"):
+    if flag(got, "grads_left"):
         raise Fail(".grad was filled in", "use torch.autograd.grad instead of .backward().",
                    diagnosis="backward_for_autograd_grad")
     bias_s, bias_p = got.get("mu_bias_score"), got.get("mu_bias_pathwise")
