@@ -25,20 +25,22 @@ SETUP_TAG = "hosted-setup"
 ROOT = Path(__file__).resolve().parent.parent
 
 SETUP_CELL = '''\
-# Colab or Kaggle only: fetch the course and install what is missing. On your own machine this cell does nothing.
+# Colab or Kaggle only: fetch the course and install what is missing. Locally it does nothing.
 import os
 import sys
 
 COURSE_REPO = "{repo}"  # set in instructor/hosted.py
-if "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:
+HOSTED = ("google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+          or "KAGGLE_KERNEL_RUN_TYPE" in os.environ)
+if HOSTED:
     try:
         import utils.checks  # noqa: F401 (the course is already here)
     except ImportError:
         import subprocess
 
         if not os.path.isdir("{clone_dir}"):
-            subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", "{branch}", COURSE_REPO, "{clone_dir}"],
-                           check=True)
+            subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", "{branch}",
+                            COURSE_REPO, "{clone_dir}"], check=True)
         sys.path.insert(0, os.path.abspath("{clone_dir}"))
         sys.modules.pop("utils", None)  # another package's `utils`, if the service has one
         from utils import course

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tests import nbtools
-from utils import checks, data
+from utils import checks, checks_tour, data
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def mnist():
 
 
 def namespace(nb, mnist, **overrides):
-    ns = {"torch": torch, "checks": checks, **mnist}
+    ns = {"torch": torch, "checks": checks, "checks_tour": checks_tour, **mnist}
     for name in ("class_means", "nearest_mean_predict"):
         assert nbtools.run_source(nbtools.cell_defining(nb, name), ns) is None
     ns.update(overrides)
@@ -78,3 +78,23 @@ def test_nearest_mean_check_catches_argmax(nb, mnist):
     error = nbtools.run_source(nbtools.cell_by_grade_id(nb, "ex0_2_extra"),
                                namespace(nb, mnist, nearest_mean_predict=argmax_predict))
     assert isinstance(error, AssertionError) and "argmin, not argmax" in str(error), error
+
+
+def test_an_unanswered_0_2_names_exercise_0_2_even_when_0_1_is_unanswered_too(nb, mnist):
+    def unanswered(*args, **kwargs):
+        raise NotImplementedError("Exercise 0.2")
+
+    def unanswered_means(*args, **kwargs):
+        raise NotImplementedError("Exercise 0.1")
+
+    error = nbtools.run_source(nbtools.cell_by_grade_id(nb, "ex0_2_extra"),
+                               namespace(nb, mnist, nearest_mean_predict=unanswered, class_means=unanswered_means))
+    assert isinstance(error, NotImplementedError) and "0.2" in str(error), error
+
+
+def test_the_tour_check_module_holds_no_answer():
+    """The toy example's means are built, not computed from images: no mean over the course's data in the module."""
+    import inspect
+
+    source = inspect.getsource(checks_tour)
+    assert "load_mnist" not in source and ".mean(0)" not in source.replace("deviations.mean(0)", "")
