@@ -44,3 +44,26 @@ def test_tour_points_are_practice_only():
                 if (c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade"))
                 or "points" in c.metadata.get("course", {})]
     assert practice and all(practice)
+
+
+def test_readme_points_table_is_the_one_the_notebooks_give():
+    """README's split of each notebook's points into derive / implement / written is read from the cells' metadata."""
+    from instructor import points_table
+
+    assert points_table.table() in (nbtools.ROOT / "README.md").read_text(), (
+        "README.md's points table is out of date: paste the output of `python -m instructor.points_table`")
+
+
+def test_points_table_needs_a_skill_on_every_graded_cell():
+    import nbformat
+
+    from instructor import points_table
+
+    cell = nbformat.v4.new_code_cell("check()", metadata={"nbgrader": {"grade": True, "grade_id": "x", "points": 2}})
+    with pytest.raises(KeyError, match="'x' has no course.skill"):
+        points_table.skill_points(nbformat.v4.new_notebook(cells=[cell]))
+    cell.metadata["course"] = {"skill": "derive"}
+    written = nbformat.v4.new_markdown_cell("Q", metadata={"tags": ["written-answer"],
+                                                           "course": {"points": 3, "extra_credit": True}})
+    regular, extra = points_table.skill_points(nbformat.v4.new_notebook(cells=[cell, written]))
+    assert regular == {"derive": 2} and extra == 3
