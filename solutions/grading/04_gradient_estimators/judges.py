@@ -10,7 +10,7 @@ Everything else is judged against closed forms with tolerances derived from the 
 
 * z ~ N(θ, 1), f(z) = z²: both estimators have mean 2θ; the per-sample terms are polynomials in ε ~ N(0, 1),
   (θ+ε)²ε (score function) and 2(θ+ε) (pathwise), whose variance and fourth central moment are exact
-  (`utils.estimators_demo.gaussian_polynomial_moments`): at θ = 2 the per-sample variances are 87 and 4.
+  (`gaussian_polynomial_moments` below: the reference, kept out of `utils`): at θ = 2 the per-sample variances are 87 and 4.
 * A mean of M = n·R terms is accepted within 4 standard errors sqrt(v / M) of 2θ: a correct estimator misses with
   probability ≈ 6e-5 (normal approximation for a mean of thousands of terms).
 * A sample variance s² of R estimates is accepted in [E s² - 4 SD(s²), E s² + 5 SD(s²)], with SD(s²) from the fourth
@@ -30,6 +30,8 @@ import torch
 
 from instructor.grading.judge import Fail, compare, criteria, flag, get_value, require, require_all_close
 from instructor.grading.spec import probes_beside
+from numpy.polynomial import polynomial as npoly
+
 from utils import estimators_demo as demo
 
 probes = probes_beside(__file__)
@@ -72,6 +74,27 @@ HIDDEN_LOGITS = probes.HIDDEN_LOGITS
 HIDDEN_THETAS = probes.HIDDEN_THETAS
 
 
+def gaussian_moment(k: int) -> float:
+    """E[ε^k] for ε ~ N(0, 1): 0 for odd k, (k-1)!! for even k."""
+    return 0.0 if k % 2 else float(math.prod(range(k - 1, 0, -2)))
+
+
+def gaussian_polynomial_moments(coeffs: list[float]) -> tuple[float, float, float]:
+    """Mean, variance and fourth central moment of p(ε) = Σ_j coeffs[j] ε^j for ε ~ N(0, 1), exactly (the reference
+    for Exercise 4.4: it computes any polynomial estimator's variance, so it lives with the judges, not in utils)."""
+    import numpy as np
+
+    c = np.asarray(coeffs, dtype=np.float64)
+
+    def expect(poly) -> float:
+        return float(sum(cj * gaussian_moment(j) for j, cj in enumerate(poly)))
+
+    mean = expect(c)
+    centred = c.copy()
+    centred[0] -= mean
+    return mean, expect(npoly.polypow(centred, 2)), expect(npoly.polypow(centred, 4))
+
+
 # ---- judges (trusted) -----------------------------------------------------------------------------------------------
 def _score_coeffs(theta: float) -> list[float]:
     return [0.0, theta**2, 2 * theta, 1.0]  # (θ+ε)²ε = θ²ε + 2θε² + ε³
@@ -84,7 +107,7 @@ def _pathwise_coeffs(theta: float) -> list[float]:
 def _mean_and_variance_test(estimates: torch.Tensor, coeffs: list[float], n: int) -> tuple[float, float, bool, bool,
                                                                                                float, float]:
     """(mean, per-sample variance n·s², mean within 4 SE, n·s² within its fourth-moment interval, SE, true mean)."""
-    grad, v, mu4 = demo.gaussian_polynomial_moments(coeffs)
+    grad, v, mu4 = gaussian_polynomial_moments(coeffs)
     reps = len(estimates)
     se = (v / (n * reps)) ** 0.5
     mean = estimates.mean().item()
@@ -203,7 +226,7 @@ def _experiment_statistics(got: dict, prefix: str, theta: float, ns: list[int], 
         key = prefix.format(name=name)
         means = get_value(got, f"{key}.means", (len(ns),), f"the means ({name})")
         variances = get_value(got, f"{key}.variances", (len(ns),), f"the variances ({name})")
-        grad, v, mu4 = demo.gaussian_polynomial_moments(coeffs)
+        grad, v, mu4 = gaussian_polynomial_moments(coeffs)
         for n, m, s2 in zip(ns, means.tolist(), variances.tolist(), strict=True):
             se = (v / (n * reps)) ** 0.5
             if abs(m - grad) > 4 * se:
@@ -272,7 +295,7 @@ def _check_variance_visible(got: dict, want: dict) -> str:
 
 def _check_variance_hidden(got: dict, want: dict) -> str:
     for name, coeffs in [("score_function_variance", _score_coeffs), ("pathwise_variance", _pathwise_coeffs)]:
-        expected = torch.tensor([demo.gaussian_polynomial_moments(coeffs(t))[1] for t in HIDDEN_THETAS],
+        expected = torch.tensor([gaussian_polynomial_moments(coeffs(t))[1] for t in HIDDEN_THETAS],
                                 dtype=torch.float64)
         value = get_value(got, name, (len(HIDDEN_THETAS),), name)
         if not torch.allclose(value, expected, rtol=1e-9, atol=1e-12):
