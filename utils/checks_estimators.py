@@ -311,7 +311,7 @@ def surrogates(reinforce_surrogate_loss: Callable, pathwise_surrogate_loss: Call
     checks.check_close(f"{name}: d/dμ of mean(z)", grad_mu.item(), 1.0, rtol=1e-9,
                        hint="the mean (not sum) of f over the rsampled z.")
     checks.check_close(f"{name}: d/dσ of mean(z)", grad_sigma.item(), ((zd - 0.7) / 1.3).mean().item(),
-                       rtol=1e-8, atol=1e-10, hint="the mean of f(z) over z = dist.rsample((n,)).")
+                       rtol=1e-8, atol=1e-10, hint="the mean of f over reparameterized samples.")
 
 
 # ---- 4.6 ------------------------------------------------------------------------------------------------------------
@@ -326,13 +326,18 @@ def bandit(bandit_policy_gradient: Callable) -> None:
     checks.check_finite(name, g)
     if abs(g.sum().item()) > 1e-9:
         checks.fail(name, "the components do not sum to zero.",
-                    "the score of a softmax policy has a -π term: did you forget it?")
+                    "∇ log softmax(θ)[a] = onehot(a) - π: did you forget the -π term?")
     if not torch.allclose(g, _f64(BANDIT_DRAW_GRAD_B06), rtol=1e-9, atol=1e-12):
+        expected = _f64(BANDIT_DRAW_GRAD_B06)
+        variants = {"the sign is flipped": -expected, "mean over the batch, not sum": len(arms) * expected}
+        why = checks.match_variant(g, variants, rtol=1e-9)
         shifted = {"the baseline is added to the rewards; subtract it": rewards + 0.6,
                    "the baseline is ignored": rewards}
-        for why, r in shifted.items():
+        for label, r in shifted.items():
             if torch.allclose(g, bandit_policy_gradient(logits.clone(), arms, r, 0.0), rtol=1e-9, atol=1e-12):
-                checks.fail(f"{name} (b = 0.6, one fixed batch)", f"wrong values: {why}.")
+                why = label
+        if why:
+            checks.fail(f"{name} (b = 0.6, one fixed batch)", f"wrong values: {why}.")
         checks.fail(f"{name} (b = 0.6, one fixed batch)", "wrong values on a fixed batch.",
                     "the mean over the batch of (r_i - b) times the score of the arm played.")
     pi, mu = torch.softmax(logits, 0), _f64(BANDIT_MU)
