@@ -359,10 +359,53 @@ def test_hidden_checks_do_not_reveal_values(nb):
 
 
 # ---- the statistical tolerances hold for other seeds -----------------------------------------------------------
+class _SeededGenerators:
+    """Stands in for `torch.Generator` inside utils.checks_estimators: manual_seed(k) seeds k + offset."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def manual_seed(self, seed: int) -> torch.Generator:
+        offset = 0 if seed in checks_estimators.FIXED_INPUT_SEEDS else self.offset
+        return torch.Generator().manual_seed(seed + offset)
+
+
+class _TorchWithOffsetSeeds:
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+    def Generator(self) -> _SeededGenerators:  # noqa: N802 (torch's name)
+        return _SeededGenerators(self.offset)
+
+
 def pass_rate(nb, grade_id, seeds, **overrides):
+    """Share of seeds for which the check passes the solution: every manual_seed(k) of the check (in the cell or in
+    utils.checks_estimators) becomes manual_seed(k + 1000 s)."""
     source = nbtools.cell_by_grade_id(nb, grade_id)
     ns = namespace(nb, **overrides)
-    return sum(nbtools.run_source(reseeded(source, 1000 * s), dict(ns)) is None for s in seeds) / len(seeds)
+    passed = 0
+    with pytest.MonkeyPatch.context() as patch:
+        for s in seeds:
+            patch.setattr(checks_estimators, "torch", _TorchWithOffsetSeeds(1000 * s))
+            passed += nbtools.run_source(reseeded(source, 1000 * s), dict(ns)) is None
+    return passed / len(seeds)
+
+
+def test_pass_rate_reseeds_the_check_module():
+    seen = []
+
+    def spy(theta, n, generator):
+        seen.append(generator.initial_seed())
+        return 4.0 + len(seen) % 2
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(checks_estimators, "torch", _TorchWithOffsetSeeds(1000))
+        with pytest.raises(AssertionError):  # the spy is no estimator; only its seeds matter here
+            checks_estimators.score_function(spy, reps=4)
+    assert seen[0] == 41 + 1000
 
 
 def test_lecture_table_check_holds_for_20_seeds(nb):

@@ -34,6 +34,7 @@ VARIANCES_AT_1 = (30.0, 4.0)  # score function, pathwise at θ = 1
 SIGMA_CASE = (1.0, 1.5)  # (μ, σ) of the σ-gradient check: d/dσ E[z²] = 2σ = 3 for z ~ N(μ, σ²)
 PATHWISE_SIGMA_AT_CASE = (3.0, 22.0, 7068.0)
 # REINFORCE surrogate on fixed samples: z = 2 + eps (eps = torch.randn(1000, seed 4)), θ = 2, f(z) = z².
+FIXED_INPUT_SEEDS = (4,)  # seeds of fixed inputs with stored results (not statistical draws)
 SURROGATE_NORMAL_GRAD = 4.193870729786161
 # ... and on fixed Bernoulli draws with logit 0.3 and f(z) = (z - 0.45)²:
 BERNOULLI_DRAWS = [1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]
