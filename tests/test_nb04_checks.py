@@ -1,9 +1,11 @@
-"""Notebook 04's check cells pass the solution, fail with a useful message on typical wrong answers, and their
-statistical tolerances hold for other seeds; utils.estimators_demo computes the moments they rely on."""
+"""Notebook 04's check cells pass the solution, fail with a useful message on typical wrong answers (including the
+mutants of issue #19.3), and their statistical tolerances hold for other seeds; utils.checks_estimators holds no
+answer; utils.estimators_demo's statistics and figures."""
 
 import re
 
 import matplotlib
+import nbformat
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -12,7 +14,7 @@ import pytest
 import torch
 
 from tests import nbtools
-from utils import checks
+from utils import checks, checks_estimators
 from utils import estimators_demo as demo
 
 EXERCISE_FUNCTIONS = ["score_function_grad", "pathwise_grad", "run_experiment", "score_function_variance",
@@ -29,7 +31,8 @@ def f(z):
 
 
 def namespace(nb, **overrides):
-    ns = {"torch": torch, "np": np, "checks": checks, "demo": demo, "f": f, "THETA": 2.0}
+    ns = {"torch": torch, "np": np, "checks": checks, "checks_estimators": checks_estimators, "demo": demo,
+          "f": f, "THETA": 2.0}
     for name in EXERCISE_FUNCTIONS:  # each cell defines the exercise's function(s) (and NS, REPS)
         assert nbtools.run_source(nbtools.cell_defining(nb, name), ns) is None
     ns.update(overrides)
@@ -105,12 +108,12 @@ def sf_float32(theta, n, generator):
 # Typical score-function mistakes, the check that catches each and what it says; the hidden tests use the same table.
 SCORE_FUNCTION_MISTAKES = [
     (sf_sum, "ex4_1_visible", "the sum over samples instead of the mean"),
-    (sf_no_score, "ex4_1_visible", "the score factor (z-θ) is missing"),
+    (sf_no_score, "ex4_1_visible", "the score factor"),
     (sf_sign, "ex4_1_visible", "a flipped sign of the score"),
-    (sf_times_z, "ex4_1_visible", "the score of N(θ,1) is (z-θ), not z"),
+    (sf_times_z, "ex4_1_visible", "f(z)·z: the score of N(θ,1) is"),
     (sf_is_pathwise, "ex4_1_visible", "that is the pathwise estimator"),
     (sf_global_rng, "ex4_1_visible", "draw all randomness from the `generator` argument"),
-    (sf_reseeds, "ex4_1_visible", "do not re-seed it inside the function"),
+    (sf_reseeds, "ex4_1_visible", "do not re-seed it inside"),
     (sf_float32, "ex4_1_hidden", "dtype=torch.float64"),
     (sf_sign, "ex4_1_hidden", "sign is flipped"),
 ]
@@ -161,7 +164,8 @@ def experiment_with(reduce_var):
 @pytest.mark.parametrize(
     ("reduce_var", "says", "hidden_fails"),
     [
-        (lambda e: e.var(), "the variance divides by reps - 1", False),  # 0.5% off at 200 reps: only the toy check sees it
+        # #19.3 mutant: reps - 1 is 0.5% off at 200 reps, so only an exact toy case sees it (hidden since this change)
+        (lambda e: e.var(), "the variance divides by reps - 1", True),
         (lambda e: e.std(unbiased=False), "the variance (not the standard deviation)", True),
     ],
 )
@@ -169,10 +173,12 @@ def test_run_experiment_check_catches_mistakes(nb, reduce_var, says, hidden_fail
     assert_fails(run_check(nb, "ex4_3_visible", run_experiment=experiment_with(reduce_var)), says)
     hidden = run_check(nb, "ex4_3_hidden", run_experiment=experiment_with(reduce_var))
     assert isinstance(hidden, AssertionError) if hidden_fails else hidden is None
+    if "reps - 1" in says:
+        assert_fails(hidden, says)
 
 
 def test_run_experiment_check_names_a_biased_estimator(nb):
-    assert_fails(run_check(nb, "ex4_3_visible", score_function_grad=sf_sign), "check exercise 4.1 first")
+    assert_fails(run_check(nb, "ex4_3_visible", score_function_grad=sf_sign), "your estimator from Exercise 4.1")
 
 
 @pytest.mark.parametrize(
@@ -194,26 +200,59 @@ def baseline_added(theta, n, generator, baseline):
     return ((z**2 + baseline) * (z - theta)).mean().item()
 
 
-def surrogate_sum(theta, z):
-    return (torch.distributions.Normal(theta, 1.0).log_prob(z) * (z**2).detach()).sum()
+def baseline_mean_of_f(fz, score):
+    return fz.mean().item()
 
 
-def surrogate_no_detach(theta, z):
-    return (torch.distributions.Normal(theta, 1.0).log_prob(z) * (z**2).detach()).mean()
+def baseline_first_moment(fz, score):
+    return ((fz * score).mean() / score.mean()).item()
 
 
-def pathwise_with_sample(theta, n):
-    z = torch.distributions.Normal(theta, 1.0).sample((n,))
-    return (z**2).mean(), z
+def surrogate_sum(dist, z, f):
+    return (dist.log_prob(z.detach()) * f(z).detach()).sum()
+
+
+def surrogate_no_detach(dist, z, f):  # #19.3 mutant: the samples are not detached
+    return (dist.log_prob(z) * f(z).detach()).mean()
+
+
+def surrogate_f_not_detached(dist, z, f):  # the same mistake on f(z): it differentiates f along the samples' path
+    return (dist.log_prob(z.detach()) * f(z)).mean()
+
+
+def pathwise_with_sample(dist, f, n):
+    z = dist.sample((n,))
+    return f(z).mean(), z
+
+
+def sigma_no_chain_rule(mu, sigma, n, generator):
+    eps = torch.randn(n, generator=generator, dtype=torch.float64)
+    return (2 * (mu + sigma * eps)).mean().item()
 
 
 @pytest.mark.parametrize(
     ("overrides", "grade_id", "says"),
     [
-        ({"score_function_grad_baseline": baseline_added}, "ex4_5_visible", "subtract the baseline from f(z)"),
-        ({"reinforce_surrogate_loss": surrogate_sum}, "ex4_5_visible", "mean, not sum"),
+        ({"pathwise_grad_sigma": sigma_no_chain_rule}, "ex4_2_visible", "without the chain rule's factor dz/dσ"),
+        ({"pathwise_grad_sigma": sigma_no_chain_rule}, "ex4_2_hidden", "pathwise_grad_sigma"),
+    ],
+)
+def test_pathwise_sigma_checks_catch_mistakes(nb, overrides, grade_id, says):
+    assert_fails(run_check(nb, grade_id, **overrides), says)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "grade_id", "says"),
+    [
+        ({"score_function_grad_baseline": baseline_added}, "ex4_5_visible", "the baseline is added"),
+        ({"optimal_baseline": baseline_mean_of_f}, "ex4_5_visible", "the mean of f, the natural baseline"),
+        ({"optimal_baseline": baseline_first_moment}, "ex4_5_visible", "does not minimise"),
+        ({"reinforce_surrogate_loss": surrogate_sum}, "ex4_5_visible", "mean (not sum)"),
+        ({"reinforce_surrogate_loss": surrogate_no_detach}, "ex4_5_visible", "differentiates through z"),
+        ({"reinforce_surrogate_loss": surrogate_f_not_detached}, "ex4_5_visible", "differentiates through z"),
         ({"pathwise_surrogate_loss": pathwise_with_sample}, "ex4_5_visible", "use .rsample(), not .sample()"),
         ({"reinforce_surrogate_loss": surrogate_no_detach}, "ex4_5_hidden", "detach the samples"),
+        ({"optimal_baseline": baseline_first_moment}, "ex4_5_hidden", "optimal_baseline"),
     ],
 )
 def test_baseline_and_surrogate_checks_catch_mistakes(nb, overrides, grade_id, says):
@@ -230,6 +269,11 @@ def bandit_sign(logits, arms, rewards, baseline):
     return -((rewards - baseline)[:, None] * (one_hot - torch.softmax(logits, 0))).mean(0)
 
 
+def bandit_baseline_added(logits, arms, rewards, baseline):  # #19.3 mutant: unbiased, so only an exact check sees it
+    one_hot = torch.nn.functional.one_hot(arms, len(logits)).to(logits.dtype)
+    return ((rewards + baseline)[:, None] * (one_hot - torch.softmax(logits, 0))).mean(0)
+
+
 def bandit_sum(logits, arms, rewards, baseline):
     one_hot = torch.nn.functional.one_hot(arms, len(logits)).to(logits.dtype)
     return ((rewards - baseline)[:, None] * (one_hot - torch.softmax(logits, 0))).sum(0)
@@ -242,6 +286,7 @@ def bandit_sum(logits, arms, rewards, baseline):
         (bandit_sign, "ex4_6_visible", "the sign is flipped"),
         (bandit_sum, "ex4_6_visible", "mean over the batch, not sum"),
         (bandit_sum, "ex4_6_hidden", "bandit_policy_gradient"),
+        (bandit_baseline_added, "ex4_6_visible", "the baseline is added to the rewards"),
     ],
 )
 def test_bandit_checks_catch_mistakes(nb, wrong, grade_id, says):
@@ -279,6 +324,32 @@ def test_gumbel_grad_sign_is_checked(nb):
     assert_fails(error, "the gradient of +mean(c · y)")
 
 
+def gumbel_grad_no_flow(logits, c, tau, n, generator):  # #19.3 mutant: the relaxed samples leave the graph
+    logits = logits.detach().requires_grad_(True)
+    y = checks_estimators_solution_sample(logits, tau, n, generator).detach()
+    (y @ c).mean()  # a loss with no path back to the logits; the gradient is read as zeros
+    return torch.zeros_like(logits) if logits.grad is None else logits.grad
+
+
+def gumbel_grad_no_flow_autograd(logits, c, tau, n, generator):  # the same mistake: autograd raises
+    logits = logits.detach().requires_grad_(True)
+    y = checks_estimators_solution_sample(logits, tau, n, generator).detach()
+    (grad,) = torch.autograd.grad((y @ c).mean(), logits)
+    return grad
+
+
+def checks_estimators_solution_sample(logits, tau, n, generator):
+    u = torch.rand(n, len(logits), generator=generator, dtype=logits.dtype).clamp_min(1e-300)
+    return torch.softmax((logits - torch.log(-torch.log(u))) / tau, dim=-1)
+
+
+@pytest.mark.parametrize("wrong", [gumbel_grad_no_flow, gumbel_grad_no_flow_autograd])
+def test_gumbel_without_gradient_flow_is_named(nb, wrong):
+    error = run_check(nb, "ex4_7_visible", gumbel_softmax_grad=wrong)
+    assert_fails(error, "no gradient flows")
+    assert "sign" not in str(error) and "negative" not in str(error), error
+
+
 def test_hidden_checks_do_not_reveal_values(nb):
     for grade_id, overrides in [("ex4_1_hidden", {"score_function_grad": sf_sign}),
                                 ("ex4_4_hidden", {"score_function_variance": lambda t: 87.0}),
@@ -288,10 +359,53 @@ def test_hidden_checks_do_not_reveal_values(nb):
 
 
 # ---- the statistical tolerances hold for other seeds -----------------------------------------------------------
+class _SeededGenerators:
+    """Stands in for `torch.Generator` inside utils.checks_estimators: manual_seed(k) seeds k + offset."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def manual_seed(self, seed: int) -> torch.Generator:
+        offset = 0 if seed in checks_estimators.FIXED_INPUT_SEEDS else self.offset
+        return torch.Generator().manual_seed(seed + offset)
+
+
+class _TorchWithOffsetSeeds:
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+    def Generator(self) -> _SeededGenerators:  # noqa: N802 (torch's name)
+        return _SeededGenerators(self.offset)
+
+
 def pass_rate(nb, grade_id, seeds, **overrides):
+    """Share of seeds for which the check passes the solution: every manual_seed(k) of the check (in the cell or in
+    utils.checks_estimators) becomes manual_seed(k + 1000 s)."""
     source = nbtools.cell_by_grade_id(nb, grade_id)
     ns = namespace(nb, **overrides)
-    return sum(nbtools.run_source(reseeded(source, 1000 * s), dict(ns)) is None for s in seeds) / len(seeds)
+    passed = 0
+    with pytest.MonkeyPatch.context() as patch:
+        for s in seeds:
+            patch.setattr(checks_estimators, "torch", _TorchWithOffsetSeeds(1000 * s))
+            passed += nbtools.run_source(reseeded(source, 1000 * s), dict(ns)) is None
+    return passed / len(seeds)
+
+
+def test_pass_rate_reseeds_the_check_module():
+    seen = []
+
+    def spy(theta, n, generator):
+        seen.append(generator.initial_seed())
+        return 4.0 + len(seen) % 2
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(checks_estimators, "torch", _TorchWithOffsetSeeds(1000))
+        with pytest.raises(AssertionError):  # the spy is no estimator; only its seeds matter here
+            checks_estimators.score_function(spy, reps=4)
+    assert seen[0] == 41 + 1000
 
 
 def test_lecture_table_check_holds_for_20_seeds(nb):
@@ -312,13 +426,31 @@ def test_statistical_checks_hold_for_other_seeds(nb, grade_id, n_seeds):
 
 
 # ---- utils.estimators_demo ---------------------------------------------------------------------------------------
-def test_gaussian_moments():
-    assert [demo.gaussian_moment(k) for k in range(9)] == [1, 0, 1, 0, 3, 0, 15, 0, 105]
-    with pytest.raises(ValueError):
-        demo.gaussian_moment(-1)
-    assert demo.gaussian_polynomial_moments([1.0, 2.0]) == (1.0, 4.0, 48.0)  # 1 + 2ε: N(1, 4), μ4 = 3·16
-    mean, var, mu4 = demo.gaussian_polynomial_moments([0.0, 0.0, 1.0])  # ε² ~ χ²_1: mean 1, var 2, μ4 = 60
-    assert (mean, var, mu4) == (1.0, 2.0, 60.0)
+# Key expressions of the answers (4.1 score term, 4.2 path derivative, 4.4 closed form, 4.5 optimal baseline and
+# surrogates): none may appear in what a student can import or read.
+ANSWER_CODE = ["14 * theta", "theta**4", "18 * theta", "(z - theta)", "z - theta) *", "(1 + eps) ** 2 * eps",
+               "2 * (1 + eps)", "score**2).mean() /", ".detach()).mean()", "rsample((n,))", "log_prob(z.detach"]
+ANSWER_PROSE = ["14\\theta^2", "\\theta^4 + 14", "f(z).detach()", "log_prob(z) *", "\\theta^2 + 3",
+                "2(\\theta + \\epsilon_i)", "z_i^2\\,(z_i - \\theta)", "(\\theta+\\epsilon)^2 \\epsilon",
+                "E[f s^2] / E[s^2]", "gaussian_polynomial_moments", "222/n"]
+
+
+def test_no_answer_in_utils():
+    """#19.1: nothing a student can import computes an exercise's answer (the closed forms, the moments of any
+    polynomial estimator, the estimators themselves)."""
+    assert not hasattr(demo, "gaussian_polynomial_moments") and not hasattr(demo, "gaussian_moment")
+    for module in ("utils/checks_estimators.py", "utils/estimators_demo.py"):
+        text = (nbtools.ROOT / module).read_text()
+        for answer in ANSWER_CODE:
+            assert answer not in text, (module, answer)
+
+
+def test_student_notebook_shows_no_answer():
+    """#19.1: the student version (code, prose before and after each exercise) holds no answer's key expression."""
+    student = nbformat.read(nbtools.ROOT / "notebooks" / "04_gradient_estimators.ipynb", as_version=4)
+    text = "\n".join(c.source for c in student.cells)
+    for answer in ANSWER_CODE + ANSWER_PROSE:
+        assert answer not in text, answer
 
 
 def test_moments_of_a_mean_and_sample_variance_sd_by_simulation():
@@ -343,6 +475,10 @@ def test_sample_variance_interval_is_chi_square_for_normal_draws():
 
 
 def test_figures():
+    fig = demo.reparameterization_graph()
+    assert len(fig.axes) == 2 and all(ax.get_title() for ax in fig.axes)
+    fig = demo.variances_plot([0.1, 1, 10], {"a": [1, 2, 3], "b": [3, 2, 1]}, "ω", "t")
+    assert fig.axes[0].get_xlabel() == "ω" and len(fig.axes[0].lines) == 2
     fig = demo.runs_plot(range(5), {"a": np.random.rand(3, 5), "b": np.random.rand(3, 5)}, ylabel="θ", title="t",
                          target=0.0)
     ax = fig.axes[0]

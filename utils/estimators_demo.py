@@ -1,11 +1,11 @@
 """Statistics and figures for notebook 04 (gradient estimators).
 
-- Exact moments of a polynomial p(ε) of a standard normal ε (E[ε^k] = (k-1)!! for even k, 0 for odd k).
 - The moments of a mean of n iid draws, and an interval for a sample variance derived from the fourth moment:
-  the tolerances of the notebook's statistical checks come from here.
-- Two figures: runs over time (mean and spread across seeds), and bias/variance against a parameter.
+  the tolerances of the notebook's statistical checks come from here (`utils.checks_estimators`).
+- Figures: the computational graph before and after reparameterization, runs over time (mean and spread across
+  seeds), bias/variance against a parameter, and variances against a parameter.
 
-Nothing here knows an exercise's answer: the notebook passes in the polynomial and the numbers.
+Nothing here knows an exercise's answer: the notebook passes in the numbers.
 """
 
 from __future__ import annotations
@@ -17,32 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from numpy.polynomial import polynomial as npoly
 
-from utils.plot import FIGSIZE, LINE_STYLES, axes
-
-
-def gaussian_moment(k: int) -> float:
-    """E[ε^k] for ε ~ N(0, 1): 0 for odd k, (k-1)!! = 1·3·5···(k-1) for even k (E[ε^0] = 1)."""
-    if k < 0:
-        raise ValueError(f"k must be >= 0, got {k}")
-    return 0.0 if k % 2 else float(math.prod(range(k - 1, 0, -2)))
-
-
-def gaussian_polynomial_moments(coeffs: Sequence[float]) -> tuple[float, float, float]:
-    """Mean, variance and fourth central moment of p(ε) = Σ_j coeffs[j] ε^j for ε ~ N(0, 1), exactly.
-
-    coeffs: lowest degree first, e.g. [1, 0, 2] is 1 + 2ε².
-    """
-    c = np.asarray(coeffs, dtype=np.float64)
-
-    def expect(poly: np.ndarray) -> float:
-        return float(sum(cj * gaussian_moment(j) for j, cj in enumerate(poly)))
-
-    mean = expect(c)
-    centred = c.copy()
-    centred[0] -= mean
-    return mean, expect(npoly.polypow(centred, 2)), expect(npoly.polypow(centred, 4))
+from utils.plot import FIGSIZE, LINE_COLORS, LINE_STYLES, axes
 
 
 def mean_of_n_moments(variance: float, mu4: float, n: int) -> tuple[float, float]:
@@ -127,5 +103,79 @@ def bias_variance_plot(xs: Sequence[float], bias: Sequence[float], variance: Seq
         ax.grid(alpha=0.3, which="both")
     ax_v.legend(fontsize=8)
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def variances_plot(xs: Sequence[float], variances: Mapping[str, Sequence[float]], xlabel: str, title: str,
+                   ax: Axes | None = None) -> Figure:
+    """Per-sample variances of several estimators against a parameter, on log-log axes.
+
+    variances: name -> one variance per x (positive).
+    """
+    fig, ax = axes(ax)
+    markers = "osD^v"
+    for i, (name, values) in enumerate(variances.items()):
+        ax.loglog(xs, values, marker=markers[i % len(markers)], color=LINE_COLORS[i % len(LINE_COLORS)],
+                  ls=LINE_STYLES[i % len(LINE_STYLES)], label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("per-sample variance (log scale)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+def _node(ax: Axes, xy: tuple[float, float], text: str, random: bool) -> None:
+    """A node of a computational graph: an orange ellipse for a random variable, a grey box for a deterministic
+    value."""
+    style = "ellipse,pad=0.2" if random else "round,pad=0.35"
+    colour = LINE_COLORS[4] if random else "#DDDDDD"
+    ax.text(*xy, text, ha="center", va="center", fontsize=11, zorder=3,
+            bbox={"boxstyle": style, "facecolor": colour, "edgecolor": "black"})
+
+
+def _edge(ax: Axes, start: tuple[float, float], end: tuple[float, float], colour: str = "black",
+          ls: str = "-") -> None:
+    ax.annotate("", xy=end, xytext=start, zorder=1,
+                arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.5, "ls": ls, "shrinkA": 0,
+                            "shrinkB": 0})
+
+
+def reparameterization_graph() -> Figure:
+    """The lecture's computational graph before and after reparameterization, side by side.
+
+    Ellipses are random nodes, boxes deterministic ones; black arrows are the forward pass, dashed blue arrows the
+    gradient flowing back. Before: z is sampled from p_θ, and no gradient passes the random node. After:
+    z = g(θ, ε) is a deterministic function of θ and of a parameter-free noise ε, and the gradient flows through z.
+    """
+    fig, (before, after) = plt.subplots(1, 2, figsize=(2 * FIGSIZE[0] * 0.8, FIGSIZE[1] * 0.8))
+    back = LINE_COLORS[0]
+    for ax in (before, after):
+        ax.set_xlim(0, 4.2)
+        ax.set_ylim(0, 3)
+        ax.axis("off")
+    _node(before, (0.4, 1.5), "θ", random=False)
+    _node(before, (2.0, 1.5), "z ~ p_θ(z)", random=True)
+    _node(before, (3.7, 1.5), "f(z)", random=False)
+    _edge(before, (0.6, 1.5), (1.3, 1.5))
+    _edge(before, (2.7, 1.5), (3.35, 1.5))
+    _edge(before, (3.4, 2.0), (2.6, 2.0), colour=back, ls="--")
+    before.text(2.0, 2.35, "✗ no ∂z/∂θ: the gradient stops at a sample", ha="center", fontsize=9,
+                color=LINE_COLORS[1])
+    before.set_title("Before: z is sampled from p_θ")
+    _node(after, (0.4, 2.3), "θ", random=False)
+    _node(after, (0.6, 0.7), "ε ~ p(ε)", random=True)
+    _node(after, (2.1, 1.5), "z = g(θ, ε)", random=False)
+    _node(after, (3.8, 1.5), "f(z)", random=False)
+    _edge(after, (0.6, 2.2), (1.6, 1.65))
+    _edge(after, (1.1, 0.85), (1.6, 1.35))
+    _edge(after, (2.75, 1.5), (3.45, 1.5))
+    _edge(after, (3.5, 2.0), (2.7, 2.0), colour=back, ls="--")
+    _edge(after, (1.55, 2.0), (0.65, 2.5), colour=back, ls="--")
+    after.text(3.1, 2.2, "∂f/∂z", ha="center", fontsize=10, color=back)
+    after.text(1.1, 2.6, "∂f/∂z · ∂g/∂θ", ha="center", fontsize=10, color=back)
+    after.set_title("After: z = g(θ, ε), the noise has no parameter")
+    fig.suptitle("Computational graph (ellipse: random node, box: deterministic; dashed: gradient)")
     fig.tight_layout()
     return fig

@@ -10,7 +10,7 @@ Everything else is judged against closed forms with tolerances derived from the 
 
 * z ~ N(θ, 1), f(z) = z²: both estimators have mean 2θ; the per-sample terms are polynomials in ε ~ N(0, 1),
   (θ+ε)²ε (score function) and 2(θ+ε) (pathwise), whose variance and fourth central moment are exact
-  (`utils.estimators_demo.gaussian_polynomial_moments`): at θ = 2 the per-sample variances are 87 and 4.
+  (`gaussian_polynomial_moments` below: the reference, kept out of `utils`): at θ = 2 the per-sample variances are 87 and 4.
 * A mean of M = n·R terms is accepted within 4 standard errors sqrt(v / M) of 2θ: a correct estimator misses with
   probability ≈ 6e-5 (normal approximation for a mean of thousands of terms).
 * A sample variance s² of R estimates is accepted in [E s² - 4 SD(s²), E s² + 5 SD(s²)], with SD(s²) from the fourth
@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 
 import torch
+from numpy.polynomial import polynomial as npoly
 
 from instructor.grading.judge import Fail, compare, criteria, flag, get_value, require, require_all_close
 from instructor.grading.spec import probes_beside
@@ -50,6 +51,8 @@ DIAGNOSES = (  # the typical mistakes these judges name (Verdict.diagnosis), cou
     "theta_missing_from_path",
     "pathwise_sign_flipped",
     "pathwise_generator_ignored",
+    "sigma_chain_rule_missing",
+    "sigma_path_derivative",
     "unbiased_variance",
     "second_moment_for_variance",
     "baseline_changes_draws",
@@ -58,9 +61,14 @@ DIAGNOSES = (  # the typical mistakes these judges name (Verdict.diagnosis), cou
     "surrogate_sum_or_no_detach",
     "sample_for_rsample",
     "surrogate_samples_not_detached",
+    "surrogate_not_generic",
+    "baseline_mean_of_f",
+    "bandit_baseline_added",
+    "bandit_baseline_ignored",
     "softmax_over_samples",
     "relaxed_sample_detached",
     "temperature_multiplied",
+    "gumbel_no_gradient_flow",
 )
 
 # the probes' constants (inputs, sizes, seeds), which the judges use too
@@ -70,6 +78,27 @@ GUMBEL_LOGITS = probes.GUMBEL_LOGITS
 HIDDEN_C = probes.HIDDEN_C
 HIDDEN_LOGITS = probes.HIDDEN_LOGITS
 HIDDEN_THETAS = probes.HIDDEN_THETAS
+
+
+def gaussian_moment(k: int) -> float:
+    """E[ε^k] for ε ~ N(0, 1): 0 for odd k, (k-1)!! for even k."""
+    return 0.0 if k % 2 else float(math.prod(range(k - 1, 0, -2)))
+
+
+def gaussian_polynomial_moments(coeffs: list[float]) -> tuple[float, float, float]:
+    """Mean, variance and fourth central moment of p(ε) = Σ_j coeffs[j] ε^j for ε ~ N(0, 1), exactly (the reference
+    for Exercise 4.4: it computes any polynomial estimator's variance, so it lives with the judges, not in utils)."""
+    import numpy as np
+
+    c = np.asarray(coeffs, dtype=np.float64)
+
+    def expect(poly) -> float:
+        return float(sum(cj * gaussian_moment(j) for j, cj in enumerate(poly)))
+
+    mean = expect(c)
+    centred = c.copy()
+    centred[0] -= mean
+    return mean, expect(npoly.polypow(centred, 2)), expect(npoly.polypow(centred, 4))
 
 
 # ---- judges (trusted) -----------------------------------------------------------------------------------------------
@@ -84,7 +113,7 @@ def _pathwise_coeffs(theta: float) -> list[float]:
 def _mean_and_variance_test(estimates: torch.Tensor, coeffs: list[float], n: int) -> tuple[float, float, bool, bool,
                                                                                                float, float]:
     """(mean, per-sample variance n·s², mean within 4 SE, n·s² within its fourth-moment interval, SE, true mean)."""
-    grad, v, mu4 = demo.gaussian_polynomial_moments(coeffs)
+    grad, v, mu4 = gaussian_polynomial_moments(coeffs)
     reps = len(estimates)
     se = (v / (n * reps)) ** 0.5
     mean = estimates.mean().item()
@@ -184,7 +213,41 @@ def _check_pathwise_visible(got: dict, want: dict) -> str:
                 "mean over the n samples of 2(θ + ε_i), with fresh ε on every call.")
         raise Fail(f"per-sample variance n·Var = {per_sample:.3g}, outside the interval around 4. Hint: {hint}")
     _require_prescribed_draws(est, seed=42, per_sample=lambda z: 2 * z)
-    return f"mean of 3000 estimates {mean:.4f} within 4 SE ({se:.4f}) of 4; per-sample variance {per_sample:.2f} (4)"
+    _check_pathwise_sigma(got)
+    return (f"mean of 3000 estimates {mean:.4f} within 4 SE ({se:.4f}) of 4; per-sample variance {per_sample:.2f} "
+            "(4); the σ-gradient within 4 SE of 2σ = 3")
+
+
+def _check_pathwise_sigma(got: dict) -> None:
+    """pathwise_grad_sigma at (μ, σ) = (1, 1.5): per-sample term 2(μ + σε)ε = 2με + 2σε², mean 2σ = 3."""
+    if not flag(got, "sigma.is_number"):
+        raise Fail("pathwise_grad_sigma: return a Python float, e.g. tensor.mean().item().")
+    same_seed = get_value(got, "sigma.same_seed.0", ()), get_value(got, "sigma.same_seed.1", ())
+    if not torch.equal(*same_seed):
+        raise Fail("pathwise_grad_sigma: two calls with identically seeded generators differ. Hint: draw all "
+                   "randomness from the `generator` argument.", diagnosis="pathwise_generator_ignored")
+    est = get_value(got, "sigma.estimates", (3000,), "the 3000 σ-gradient estimates")
+    mu, sigma = 1.0, 1.5
+    mean, per_sample, mean_ok, var_ok, se, grad = _mean_and_variance_test(est, [0.0, 2 * mu, 2 * sigma], 10)
+    if not mean_ok:
+        mistakes = {"sigma_chain_rule_missing": ("f'(z) = 2z without the chain rule's factor dz/dσ = ε", 2 * mu),
+                    "sigma_path_derivative": ("dz/dσ = σ instead of ε", 2 * mu * sigma),
+                    "sum_over_samples": ("the sum over samples instead of the mean", 10 * grad),
+                    "pathwise_sign_flipped": ("a flipped sign", -grad)}
+        named = [(d, why) for d, (why, value) in mistakes.items() if abs(mean - value) < 0.3]
+        raise Fail(f"pathwise_grad_sigma: at (μ, σ) = (1, 1.5) the mean of 3000 estimates is {mean:.3f}, more than 4 "
+                   f"standard errors ({se:.3f}) from 2σ = 3", f"it looks like {named[0][1]}." if named else
+                   "write z = μ + σε and differentiate f(z) with respect to σ.", named[0][0] if named else "")
+    if not var_ok:
+        raise Fail(f"pathwise_grad_sigma: per-sample variance {per_sample:.3g}, outside the interval around its "
+                   "pathwise value. Hint: differentiate f(μ + σε) with respect to σ, sample by sample.")
+    gen = torch.Generator().manual_seed(43)
+    torch.randn(10, generator=gen, dtype=torch.float64)  # the probe's first call
+    eps = torch.stack([torch.randn(10, generator=gen, dtype=torch.float64) for _ in range(3000)])
+    require(torch.allclose(est, (2 * (mu + sigma * eps) * eps).mean(1), rtol=1e-9, atol=1e-12),
+            "pathwise_grad_sigma: the estimates have the right statistics but are not the generator's draws",
+            "draw eps = torch.randn(n, generator=generator, dtype=torch.float64) as the docstring says.",
+            "draws_not_as_prescribed")
 
 
 def _check_pathwise_hidden(got: dict, want: dict) -> str:
@@ -203,7 +266,7 @@ def _experiment_statistics(got: dict, prefix: str, theta: float, ns: list[int], 
         key = prefix.format(name=name)
         means = get_value(got, f"{key}.means", (len(ns),), f"the means ({name})")
         variances = get_value(got, f"{key}.variances", (len(ns),), f"the variances ({name})")
-        grad, v, mu4 = demo.gaussian_polynomial_moments(coeffs)
+        grad, v, mu4 = gaussian_polynomial_moments(coeffs)
         for n, m, s2 in zip(ns, means.tolist(), variances.tolist(), strict=True):
             se = (v / (n * reps)) ** 0.5
             if abs(m - grad) > 4 * se:
@@ -233,11 +296,22 @@ def _check_experiment_visible(got: dict, want: dict) -> str:
                     "deviation) of the reps estimates, dividing by reps.")
     renamed = {k.replace("score_function_grad", "score").replace("pathwise_grad", "pathwise"): v for k, v in got.items()}
     _experiment_statistics(renamed, "lecture.{name}", 2.0, [10, 100, 1_000, 10_000, 100_000], 100,
-                           "the lecture's experiment", "check exercise {ex} first.")
+                           "the lecture's experiment", "it uses your estimator from Exercise {ex}: does it pass its check?")
     return "every mean within 4 SE of 4 and every variance within its fourth-moment interval"
 
 
 def _check_experiment_hidden(got: dict, want: dict) -> str:
+    # The exact toy case: an estimator cycling through 1, 2, 4, 8, 16 with reps = 5. Dividing by reps the variance is
+    # exactly 29.76; dividing by reps - 1 it is 37.2 (a 25% difference no statistical test below can miss).
+    values = torch.tensor(probes.TOY_CYCLE, dtype=torch.float64)
+    toy = get_value(got, "toy_cycle_vars", (2,), "run_experiment's variances on a toy estimator")
+    if torch.allclose(toy, torch.full((2,), values.var(unbiased=True).item(), dtype=torch.float64)):
+        raise Fail("the variance divides by reps - 1. Hint: divide by reps like np.var: unbiased=False.",
+                   diagnosis="unbiased_variance")
+    if not torch.allclose(toy, torch.full((2,), values.var(unbiased=False).item(), dtype=torch.float64),
+                          rtol=1e-9, atol=1e-12):
+        raise Fail("wrong variances for a toy estimator with known values. Hint: the variance (not the standard "
+                   "deviation) of the reps estimates, dividing by reps.")
     theta = 1.5
     toys = {"cubic": [theta**3, 3 * theta**2, 3 * theta, 1.0], "shifted_square": [theta, 0.0, 1.0]}  # (θ+ε)³, θ+ε²
     _experiment_statistics(got, "{name}", theta, [10, 100, 1000], 200, "θ = 1.5, 200 repetitions",
@@ -272,7 +346,7 @@ def _check_variance_visible(got: dict, want: dict) -> str:
 
 def _check_variance_hidden(got: dict, want: dict) -> str:
     for name, coeffs in [("score_function_variance", _score_coeffs), ("pathwise_variance", _pathwise_coeffs)]:
-        expected = torch.tensor([demo.gaussian_polynomial_moments(coeffs(t))[1] for t in HIDDEN_THETAS],
+        expected = torch.tensor([gaussian_polynomial_moments(coeffs(t))[1] for t in HIDDEN_THETAS],
                                 dtype=torch.float64)
         value = get_value(got, name, (len(HIDDEN_THETAS),), name)
         if not torch.allclose(value, expected, rtol=1e-9, atol=1e-12):
@@ -290,30 +364,54 @@ def _check_baseline_visible(got: dict, want: dict) -> str:
         mean, per_sample, mean_ok, var_ok, se, _ = _mean_and_variance_test(est, [0.0, 4.0 - b, 4.0, 1.0], 20)
         if not mean_ok:
             raise Fail(f"b = {b:g}: mean {mean:.3f} is more than 4 SE ({se:.3f}) from 4: the baseline made it biased. "
-                        "Hint: multiply (f(z) - b) by the score (z - θ); do not subtract b from the product.",
+                       "Hint: multiply (f(z) - b) by the score (z - θ); do not subtract b from the product.",
                        diagnosis="baseline_subtracted_from_product")
         if not var_ok:
-            raise Fail(f"per-sample variance with b = {b:g} is {per_sample:.3g}, outside the interval around the closed "
-                        f"form {v_expected:g}. Hint: subtract the baseline from f(z), not add it.", diagnosis="baseline_added")
-    shape = tuple(get_value(got, "reinforce_shape").tolist())
-    if shape != ():
-        raise Fail(f"reinforce_surrogate_loss returned shape {shape}, expected a 0-d tensor (a scalar).")
-    z = 2.0 + torch.randn(1000, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    if not math.isclose(get_value(got, "reinforce_grad", ()).item(), (z**2 * (z - 2.0)).mean().item(), rel_tol=1e-10):
-        raise Fail("the REINFORCE surrogate's gradient is not the mean of z²(z-θ). Hint: log_prob(z) * f(z).detach(), "
-                    "averaged (mean, not sum) over the samples.", diagnosis="surrogate_sum_or_no_detach")
+            raise Fail(f"per-sample variance with b = {b:g} is {per_sample:.3g}, outside the interval around the "
+                       f"closed form {v_expected:g}. Hint: subtract the baseline from f(z), not add it.",
+                       diagnosis="baseline_added")
+    fz, score = probes.baseline_samples()
+    b_hat = get_value(got, "optimal_baseline", (), "optimal_baseline").item()
+    if abs(b_hat - fz.mean().item()) < 1e-9:
+        raise Fail("optimal_baseline returned the mean of f, the natural baseline, not the minimiser. Hint: expand the "
+                   "second moment of (f - b)·s in b and set its derivative to zero.", diagnosis="baseline_mean_of_f")
+    if not math.isclose(b_hat, ((fz * score**2).mean() / (score**2).mean()).item(), rel_tol=1e-9):
+        raise Fail("optimal_baseline does not minimise the estimated variance on fixed samples. Hint: the variance is "
+                   "a quadratic in b (the score has mean zero): find its minimiser.")
+    for label in ("plain", "graph"):
+        shape = tuple(get_value(got, f"reinforce_shape_{label}").tolist())
+        if shape != ():
+            raise Fail(f"reinforce_surrogate_loss returned shape {shape}, expected a 0-d tensor (a scalar).")
+    eps = torch.randn(1000, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    z = 2.0 + eps
+    expected = (z**2 * (z - 2.0)).mean().item()
+    if not math.isclose(get_value(got, "reinforce_grad_plain", ()).item(), expected, rel_tol=1e-9):
+        raise Fail("the REINFORCE surrogate's gradient is not the score-function estimate. Hint: the mean (not sum) "
+                   "over samples of log_prob(z) times f(z) held constant.", diagnosis="surrogate_sum_or_no_detach")
+    if not math.isclose(get_value(got, "reinforce_grad_graph", ()).item(), expected, rel_tol=1e-9):
+        raise Fail("on samples that carry a graph, the REINFORCE surrogate differentiates through z. Hint: the samples "
+                   "are constants for the score function: use z.detach() (and f(z).detach()).",
+                   diagnosis="surrogate_samples_not_detached")
+    zb = torch.tensor(probes.BERNOULLI_DRAWS, dtype=torch.float64)
+    p = torch.sigmoid(torch.tensor(0.3, dtype=torch.float64))
+    if not math.isclose(get_value(got, "reinforce_grad_bernoulli", ()).item(),
+                        ((zb - 0.45) ** 2 * (zb - p)).mean().item(), rel_tol=1e-9):
+        raise Fail("the REINFORCE surrogate is wrong for a Bernoulli distribution. Hint: only dist.log_prob: the same "
+                   "code works for every distribution.", diagnosis="surrogate_not_generic")
     samples = get_value(got, "pathwise_samples", (1000,), "pathwise_surrogate_loss samples")
-    if "pathwise_grad" not in got:  # the probe differentiates only samples that carry a graph
-        raise Fail("the pathwise samples carry no graph back to theta. Hint: use .rsample(), not .sample().",
+    if "pathwise_grad_mu" not in got:  # the probe differentiates only samples that carry a graph
+        raise Fail("the pathwise samples carry no graph back to the parameters. Hint: use .rsample(), not .sample().",
                    diagnosis="sample_for_rsample")
-    if not math.isclose(get_value(got, "pathwise_grad", ()).item(), (2 * samples).mean().item(), rel_tol=1e-10):
-        raise Fail("the pathwise surrogate's gradient is not the mean of 2z over its samples. Hint: the loss is the mean "
-                    "(not sum) of f(z) over the rsampled z.")
-    # N(θ, 1) draws: the mean within 4 standard errors (1/sqrt(1000)) of θ = 2, the variance within 5 of its own
-    # (sqrt(2/1000) for a normal sample).
-    if abs(samples.mean().item() - 2.0) > 4 / 1000**0.5 or abs(samples.var().item() - 1.0) > 5 * (2 / 1000) ** 0.5:
-        raise Fail("the pathwise samples do not look like N(θ, 1) draws. Hint: z = Normal(theta, 1).rsample((n,)).")
-    return "unbiased with b = 5 and 7 (variances 42 and 38); both surrogates' gradients match"
+    if not math.isclose(get_value(got, "pathwise_grad_mu", ()).item(), 1.0, rel_tol=1e-9) or not math.isclose(
+            get_value(got, "pathwise_grad_sigma", ()).item(), ((samples - 0.7) / 1.3).mean().item(), rel_tol=1e-8,
+            abs_tol=1e-10):
+        raise Fail("the pathwise surrogate's gradients are wrong for f(z) = z. Hint: the mean (not sum) of f(z) over "
+                   "z = dist.rsample((n,)).")
+    # N(0.7, 1.3²) draws: the mean within 4 standard errors, the variance within 5 of its own (normal sample).
+    if abs(samples.mean().item() - 0.7) > 4 * 1.3 / 1000**0.5 or abs(samples.var().item() / 1.69 - 1.0) > 5 * (
+            2 / 1000) ** 0.5:
+        raise Fail("the pathwise samples do not look like draws of dist. Hint: z = dist.rsample((n,)).")
+    return "unbiased with b = 5 and 7 (variances 42 and 38); optimal baseline; both surrogates' gradients match"
 
 
 def _check_baseline_hidden(got: dict, want: dict) -> str:
@@ -321,14 +419,24 @@ def _check_baseline_hidden(got: dict, want: dict) -> str:
         name = f"baseline_{b}"
         if not math.isclose(get_value(got, name, ()).item(), want[name].item(), rel_tol=1e-9, abs_tol=1e-12):
             raise Fail("score_function_grad_baseline is wrong at another θ and b. Hint: the mean of (f(z) - b)(z - θ), "
-                        "drawn like score_function_grad.")
+                       "drawn like score_function_grad.")
+    for k, (fz, score) in enumerate(probes.hidden_baseline_samples()):
+        reference = ((fz * score**2).mean() / (score**2).mean()).item()
+        if not math.isclose(get_value(got, f"optimal_baseline_{k}", ()).item(), reference, rel_tol=1e-9):
+            raise Fail("optimal_baseline is wrong on other samples. Hint: derive b* from the second moment of "
+                       "(f - b)·s.")
     name = "reinforce_grad_graph_samples"
     if not math.isclose(get_value(got, name, ()).item(), want[name].item(), rel_tol=1e-9, abs_tol=1e-12):
         raise Fail("the REINFORCE surrogate differentiates through samples that carry a graph. Hint: detach the samples "
-                    "(and f(z)) inside the surrogate.", diagnosis="surrogate_samples_not_detached")
+                   "(and f(z)) inside the surrogate.", diagnosis="surrogate_samples_not_detached")
+    z = torch.tensor(probes.EXPONENTIAL_DRAWS, dtype=torch.float64)
+    if not math.isclose(get_value(got, "reinforce_grad_exponential", ()).item(),
+                        (torch.sin(z) * (1 / 1.7 - z)).mean().item(), rel_tol=1e-9):
+        raise Fail("the REINFORCE surrogate is wrong for an exponential distribution. Hint: use dist.log_prob only.",
+                   diagnosis="surrogate_not_generic")
     samples = get_value(got, "pathwise_samples", (300,), "pathwise_surrogate_loss samples")
     if not math.isclose(get_value(got, "pathwise_grad", ()).item(), (2 * samples).mean().item(), rel_tol=1e-9):
-        raise Fail("the pathwise surrogate's gradient at θ = -0.9 is not the mean of 2z over its samples.")
+        raise Fail("the pathwise surrogate's gradient at θ = -0.9 is not the pathwise estimate on its samples.")
     # The samples' mean within 4 standard errors (1/sqrt(300)) of θ = -0.9.
     if abs(samples.mean().item() + 0.9) > 4 / 300**0.5:
         raise Fail("the pathwise samples do not look like N(θ, 1) draws.")
@@ -342,6 +450,26 @@ def _check_bandit_visible(got: dict, want: dict) -> str:
                     "-π term?")
     pi = torch.softmax(torch.tensor(BANDIT_LOGITS, dtype=torch.float64), 0)
     mu = torch.tensor(BANDIT_MU, dtype=torch.float64)
+    # One fixed batch with b = 0.6: the exact value (an unbiased but wrong use of the baseline passes every
+    # statistical test below, so it is caught here).
+    arms = torch.tensor(probes.BANDIT_DRAW[0])
+    rewards = torch.tensor(probes.BANDIT_DRAW[1], dtype=torch.float64)
+    one_hot = torch.nn.functional.one_hot(arms, 4).double()
+    reference = ((rewards - 0.6)[:, None] * (one_hot - pi)).mean(0)
+    fixed = get_value(got, "fixed_b06", (4,), "bandit_policy_gradient on a fixed batch")
+    if not torch.allclose(fixed, reference, rtol=1e-9, atol=1e-12):
+        if torch.allclose(fixed, get_value(got, "fixed_rewards_plus_b", (4,)), rtol=1e-9, atol=1e-12):
+            raise Fail("b = 0.6 on a fixed batch: the baseline is added to the rewards. Hint: subtract it: r_i - b.",
+                       diagnosis="bandit_baseline_added")
+        if torch.allclose(fixed, get_value(got, "fixed_rewards_no_b", (4,)), rtol=1e-9, atol=1e-12):
+            raise Fail("b = 0.6 on a fixed batch: the baseline is ignored. Hint: use r_i - b.",
+                       diagnosis="bandit_baseline_ignored")
+        if torch.allclose(fixed, -reference, rtol=1e-9, atol=1e-12):
+            raise Fail("b = 0.6 on a fixed batch: the sign is flipped.")
+        if torch.allclose(fixed, len(arms) * reference, rtol=1e-9, atol=1e-12):
+            raise Fail("b = 0.6 on a fixed batch: the values are 6 times too large. Hint: mean over the batch, not sum.")
+        raise Fail("wrong values on a fixed batch with b = 0.6. Hint: the mean over the batch of (r_i - b)(onehot(a_i) "
+                   "- π).")
     exact = pi * (mu - pi @ mu)
     for b in (0.0, 0.55):
         batches = get_value(got, f"batches_b{b:g}", (50, 4), "the 50 batch estimates")
@@ -385,11 +513,19 @@ def _check_gumbel_visible(got: dict, want: dict) -> str:
     if sharp < 0.9 or smooth > 0.5:
         raise Fail(f"mean max at τ = 0.05 is {sharp:.2f} (want > 0.9), largest max at τ = 20 is {smooth:.2f} "
                     "(want < 0.5). Hint: divide (logits + g) by τ; do not multiply.", diagnosis="temperature_multiplied")
+    if flag(got, "no_gradient_flow"):
+        raise Fail("gumbel_softmax_grad: no gradient flows from the loss back to the logits. Hint: keep the relaxed "
+                   "samples in the graph: no .detach(), argmax or one-hot inside.", diagnosis="gumbel_no_gradient_flow")
     g_const = get_value(got, "grad_constant_c", (4,), "gumbel_softmax_grad")
     if not torch.allclose(g_const, torch.zeros(4, dtype=torch.float64), atol=1e-10):
         raise Fail("for constant c the gradient must be 0. Hint: differentiate the mean of c · y through the relaxed "
                     "samples y.")
-    if get_value(got, "grads_e1", (20, 4))[:, 1].mean().item() <= 0:
+    grads_e1 = get_value(got, "grads_e1", (20, 4))
+    if torch.all(grads_e1 == 0):
+        raise Fail("gumbel_softmax_grad is exactly zero for a non-constant c: no gradient flows through the samples. "
+                   "Hint: differentiate through the relaxed softmax samples (no detach, argmax or one-hot).",
+                   diagnosis="gumbel_no_gradient_flow")
+    if grads_e1[:, 1].mean().item() <= 0:
         raise Fail("raising θ_1 should raise E[y_1], but the estimated gradient is not positive. Hint: the gradient of "
                     "+mean(c · y), not its negative.")
     return "simplex, Gumbel-max frequencies, temperature and gradient sanity"
