@@ -234,10 +234,10 @@ def _sample_statistics(samples: torch.Tensor, mean: torch.Tensor, cov: torch.Ten
     if ((emp_cov - cov).abs() > 5 * se_cov).any():
         if torch.allclose(emp_cov, cov @ cov, rtol=0.05, atol=0.05):
             checks.fail("sample_gaussian", "the samples have covariance Σ², not Σ.",
-                        "multiply eps by the Cholesky factor L, not by Σ.")
+                        "Cov(Σ eps) = Σ Σᵀ = Σ²: z = mean + A eps needs A Aᵀ = Σ.")
         checks.fail("sample_gaussian", "the sample covariance is off by more than 5 standard errors.",
-                    "z = mean + eps @ L.T with L = torch.linalg.cholesky(cov); an elementwise sqrt of Σ "
-                    "ignores correlations.")
+                    "z = mean + A eps has covariance A Aᵀ, which must equal Σ; an elementwise sqrt of Σ "
+                    "does not satisfy this when the coordinates are correlated.")
 
 
 def gaussian(fit_gaussian: Callable, sample_gaussian: Callable) -> None:
