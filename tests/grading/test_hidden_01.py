@@ -127,7 +127,7 @@ def test_loss_memorised_for_the_visible_example_fails_hidden():
     right = _namespace()["reconstruction_loss"]
 
     def memorised(x, logits):
-        return right(x, logits) if len(x) == 16 else torch.tensor(100.0)
+        return right(x, logits) if len(x) in (16, 4) else torch.tensor(100.0)  # the visible inputs' sizes
 
     assert judge(NAME, "ex1_2_visible", _namespace(reconstruction_loss=memorised)).passed
     message = fails("ex1_2_hidden", "wrong values", reconstruction_loss=memorised)
