@@ -11,7 +11,7 @@ from torch import nn
 
 from tests import nbtools
 from tests.grading.gradetools import assert_fails, assignment_and_reference, judge
-from tests.test_nb01_checks import RECONSTRUCTION_LOSS_MISTAKES, naive_bce, wrong_decoder_classes
+from tests.test_nb01_checks import RECONSTRUCTION_LOSS_MISTAKES, _own, _probe, naive_bce, wrong_decoder_classes
 from utils import data
 
 NAME = "01_autoencoders"
@@ -84,7 +84,7 @@ def test_forward_without_flatten_fails():
             z = self.encoder(x)
             return z, self.decoder(z)
 
-    fails("ex1_1_visible", "calling your code raised", Autoencoder=NoFlatten)
+    fails("ex1_1_visible", "the encoder expects (B, 784)", Autoencoder=NoFlatten)
 
 
 def test_hard_coded_sizes_fail_the_hidden_sizes():
@@ -119,7 +119,7 @@ def test_reconstruction_loss_mistakes_are_named(wrong, says):
 
 
 def test_unstable_loss_fails_the_hidden_test():
-    assert judge(NAME, "ex1_2_visible", _namespace(reconstruction_loss=naive_bce)).passed
+    fails("ex1_2_visible", "underflows", reconstruction_loss=naive_bce)
     fails("ex1_2_hidden", "softplus", reconstruction_loss=naive_bce)
 
 
@@ -127,7 +127,7 @@ def test_loss_memorised_for_the_visible_example_fails_hidden():
     right = _namespace()["reconstruction_loss"]
 
     def memorised(x, logits):
-        return right(x, logits) if len(x) == 16 else torch.tensor(100.0)
+        return right(x, logits) if len(x) in (16, 4) else torch.tensor(100.0)  # the visible inputs' sizes
 
     assert judge(NAME, "ex1_2_visible", _namespace(reconstruction_loss=memorised)).passed
     message = fails("ex1_2_hidden", "wrong values", reconstruction_loss=memorised)
@@ -216,3 +216,32 @@ def test_in_place_corruption_is_named():
 def test_denoiser_that_is_the_plain_autoencoder_fails(trained_models):
     fails("ex1_5_result", "at least 10 needed", autoencoder=trained_models["autoencoder"],
           denoiser=trained_models["autoencoder"])
+
+
+# ---- #19.3: mistakes the visible checks now catch, the judges too -------------------------------------------------------
+
+def test_decoder_without_relu_is_named():
+    ae = wrong_decoder_classes(_namespace(), lambda d, h: nn.Sequential(nn.Linear(d, h), nn.Linear(h, 784)))
+    assert_fails(NAME, "ex1_1_visible", _namespace(Autoencoder=ae), "the decoder is an affine map", "missing_relu")
+
+
+def test_loss_without_reshape_is_named():
+    def no_reshape(x, logits):
+        return (x * F.softplus(-logits) + (1 - x) * F.softplus(logits)).sum(dim=1).mean()
+
+    assert_fails(NAME, "ex1_2_visible", _namespace(reconstruction_loss=no_reshape), "reshape x to (B, 784)",
+                 "loss_input_not_flattened")
+
+
+def test_probe_standardization_mistakes_are_named():
+    assert_fails(NAME, "ex1_3_visible", _namespace(linear_probe_accuracy=_probe(lambda tr, te: (tr, te))),
+                 "scales 1e-3 and 1e3", "probe_not_standardized")
+    assert_fails(NAME, "ex1_3_visible", _namespace(linear_probe_accuracy=_probe(lambda tr, te: (_own(tr), _own(te)))),
+                 "not with their own", "test_standardized_with_own_statistics")
+
+
+def test_mask_shape_mistakes_are_named():
+    assert_fails(NAME, "ex1_5_visible", _namespace(corrupt=lambda x, p, generator=None: x * (
+        torch.rand(x.shape[1:], generator=generator) >= p)), "same mask", "one_mask_for_the_batch")
+    assert_fails(NAME, "ex1_5_visible", _namespace(corrupt=lambda x, p, generator=None: x * (
+        torch.rand(len(x), 1, generator=generator) >= p)), "masked whole", "one_draw_per_image")

@@ -24,6 +24,7 @@ probes = probes_beside(__file__)
 
 DIAGNOSES = (  # the typical mistakes these judges name (Verdict.diagnosis), counted by the class report
     "wrong_parameter_count",
+    "missing_relu",
     "images_not_flattened",
     "decoder_returns_probabilities",
     "mean_over_pixels",
@@ -32,13 +33,18 @@ DIAGNOSES = (  # the typical mistakes these judges name (Verdict.diagnosis), cou
     "sign_flipped",
     "squared_error",
     "unstable_log_sigmoid",
+    "loss_input_not_flattened",
     "accuracy_not_a_float",
     "accuracy_on_training_data",
+    "probe_not_standardized",
+    "test_standardized_with_own_statistics",
     "covariance_for_cholesky",
     "biased_covariance",
     "generator_ignored",
     "input_modified_in_place",
     "keep_probability_for_drop",
+    "one_mask_for_the_batch",
+    "one_draw_per_image",
     "generator_ignored_in_corrupt",
 )
 
@@ -112,6 +118,13 @@ def judge_autoencoder_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - t
     for code_dim, hidden in ARCH_VISIBLE:
         prefix = f"d{code_dim}"
         _check_architecture(got, prefix, code_dim, hidden)
+        for part in ("encoder", "decoder"):
+            if get_value(got, f"{prefix}.{part}_affine", ()).item() < 1e-4:
+                raise Fail(f"the {part} is an affine map: no non-linearity between its Linear layers. Hint: put "
+                           "nn.ReLU() between the two Linear layers.", diagnosis="missing_relu")
+        if flag(got, f"{prefix}.images_raise"):
+            raise Fail("forward on images shaped (B, 1, 28, 28) raised a shape error; the encoder expects (B, 784). "
+                       "Hint: flatten first: x.reshape(len(x), 784).", diagnosis="images_not_flattened")
         for batch in BATCHES:
             z_shape = tuple(get_value(got, f"{prefix}.z_shape{batch}").tolist())
             if z_shape != (batch, code_dim):
@@ -161,7 +174,17 @@ def judge_loss_visible(got: dict, want: dict) -> str:
     if mistake:
         raise Fail("wrong values", f"this is {mistake[1]}", mistake[0])
     require_close("loss", got, want["loss"], rtol=1e-5, atol=1e-8, hidden=False)
-    return "equals BCE-with-logits summed over pixels, averaged over the batch"
+    if flag(got, "images_raise"):
+        raise Fail("on x shaped (4, 1, 28, 28) it raised a shape error. Hint: reshape x to (B, 784) like the logits, "
+                   "e.g. x.reshape(len(x), -1), before combining them.", diagnosis="loss_input_not_flattened")
+    require_close("images.loss", got, want["images.loss"], rtol=1e-5, atol=1e-8, hidden=False,
+                  hint="flatten x to (B, 784) so that pixel j of x meets logit j.")
+    if not torch.isfinite(get_value(got, "large.loss", (), finite=False)).all():
+        raise Fail("not finite with logits of size 40. Hint: log(sigmoid(l)) underflows to log(0) for large |l|: "
+                   "use softplus or F.binary_cross_entropy_with_logits.", diagnosis="unstable_log_sigmoid")
+    require_close("large.loss", got, want["large.loss"], rtol=1e-4, atol=1e-8, hidden=False,
+                  hint="clamping the probabilities is not exact: use softplus.")
+    return "equals BCE-with-logits summed over pixels, averaged over the batch (flat, image-shaped, large logits)"
 
 
 @criteria("reconstruction_loss (hidden)")
@@ -200,9 +223,15 @@ def judge_linear_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - a know
         raise Fail("the accuracy is not a Python float. Hint: return .item() of the accuracy.", diagnosis="accuracy_not_a_float")
     accuracy = get_value(got, "accuracy", ()).item()
     if not 0.9 <= accuracy <= 1.0:
-        raise Fail(f"accuracy {accuracy:.3f} on well-separated classes, expected between 0.9 and 1. Hint: standardize "
-                    "with the *train* mean/std, and use argmax of the logits on the test features.")
-    return f"accuracy {accuracy:.3f} on well-separated classes"
+        raise Fail(f"accuracy {accuracy:.3f} with features on scales 1e-3 and 1e3, expected between 0.9 and 1. Hint: "
+                   "standardize the features with the training features' mean and std, and take the argmax of the "
+                   "logits.", diagnosis="probe_not_standardized")
+    shifted = get_value(got, "shifted.accuracy", ()).item()
+    if not 0.9 <= shifted <= 1.0:
+        raise Fail(f"accuracy {shifted:.3f} on a test set of two classes, expected between 0.9 and 1. Hint: "
+                   "standardize the test features with the *training* mean and std, not with their own.",
+                   diagnosis="test_standardized_with_own_statistics")
+    return f"accuracy {accuracy:.3f} and {shifted:.3f} on two problems with known answers"
 
 
 @criteria("linear_probe_accuracy (hidden)")
@@ -322,6 +351,13 @@ def judge_corrupt(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by its
         raise Fail("the input was modified in place. Hint: build a new tensor, e.g. x * mask.",
                    diagnosis="input_modified_in_place")
     masked = noisy == 0
+    if (masked == masked[:1]).all():
+        raise Fail("every image has the same mask. Hint: draw one mask entry per pixel of every image: a mask of x's "
+                   "full shape.", diagnosis="one_mask_for_the_batch")
+    per_image = masked.double().mean(1)
+    if ((per_image == 0) | (per_image == 1)).all():
+        raise Fail("each image is either kept or masked whole. Hint: draw one mask entry per pixel, not per image.",
+                   diagnosis="one_draw_per_image")
     fraction = masked.double().mean().item()
     if abs(fraction - 0.3) > 5 * (0.3 * 0.7 / masked.numel()) ** 0.5:
         kept = abs(fraction - 0.7) < 0.01

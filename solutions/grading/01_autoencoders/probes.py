@@ -48,12 +48,29 @@ ARCH_VISIBLE = ((CODE_DIM, HIDDEN), (2, 64))
 BATCHES = (1, 7, 64)
 
 
+def _affine_residual(net, dim: int, gen: torch.Generator) -> torch.Tensor:
+    """|f(a) + f(b) - f(a + b) - f(0)| / |f(a)|: 0 up to rounding for an affine map (a property, not an answer)."""
+    a, b = torch.rand(8, dim, generator=gen), torch.rand(8, dim, generator=gen)
+    fa, fb, fab, f0 = net(a), net(b), net(a + b), net(torch.zeros(8, dim))
+    return (fa + fb - fab - f0).norm() / fa.norm().clamp_min(1e-12)
+
+
 def probe_autoencoder_visible(ns: dict) -> dict:
     torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(10)
     out = {}
     with torch.no_grad():
         for code_dim, hidden in ARCH_VISIBLE:
             model, entry = _architecture(ns, code_dim, hidden)
+            entry["encoder_affine"] = _affine_residual(model.encoder, PIXELS, gen)
+            entry["decoder_affine"] = _affine_residual(model.decoder, code_dim, gen)
+            try:
+                model(torch.rand(2, 1, 28, 28))
+                entry["images_raise"] = torch.tensor(False)
+            except RuntimeError:
+                entry["images_raise"] = torch.tensor(True)
+                out[f"d{code_dim}"] = entry
+                continue
             for batch in BATCHES:
                 z, logits = model(torch.rand(batch, 1, 28, 28))
                 entry[f"z_shape{batch}"] = torch.tensor(z.shape)
@@ -94,13 +111,29 @@ def _loss_hidden_inputs() -> tuple[torch.Tensor, torch.Tensor]:
     return x, 60 * torch.randn(6, PIXELS, generator=gen)
 
 
+def _loss_image_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(21)
+    return torch.rand(4, 1, 28, 28, generator=gen), 3 * torch.randn(4, PIXELS, generator=gen)
+
+
+def _loss_large_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(22)
+    return torch.rand(4, PIXELS, generator=gen), 40 * torch.randn(4, PIXELS, generator=gen)
+
+
 def _probe_loss(ns: dict, x: torch.Tensor, logits: torch.Tensor) -> dict:
     got = ns["reconstruction_loss"](x, logits)
     return {"loss": got, "is_tensor": isinstance(got, torch.Tensor)}
 
 
 def probe_loss_visible(ns: dict) -> dict:
-    return _probe_loss(ns, *_loss_visible_inputs())
+    out = _probe_loss(ns, *_loss_visible_inputs())
+    try:  # image-shaped x: a shape error here means x was not flattened (the judge names it)
+        out["images"] = _probe_loss(ns, *_loss_image_inputs())
+    except (RuntimeError, ValueError):
+        out["images_raise"] = torch.tensor(True)
+    out["large"] = _probe_loss(ns, *_loss_large_inputs())
+    return out
 
 
 def probe_loss_hidden(ns: dict) -> dict:
@@ -111,14 +144,22 @@ def probe_trained(ns: dict) -> dict:
     return {"autoencoder": _trained_weights(ns["autoencoder"])}
 
 
-def _probe_inputs_visible():
+def _probe_problems() -> dict:
+    """As in utils.checks_autoencoders: class information on scale 1e-3 beside noise on scale 1e3 ('scales'), and a
+    test set of two classes only ('shifted')."""
     gen = torch.Generator().manual_seed(5)
     centres = 4 * torch.randn(10, 5, generator=gen)
-    scales = torch.tensor([1.0, 100.0, 0.01, 10.0, 1000.0])
-    labels_a, labels_b = torch.arange(10).repeat(20), torch.arange(10).repeat(50)
-    feats_a = (centres[labels_a] + torch.randn(200, 5, generator=gen)) * scales
-    feats_b = (centres[labels_b] + torch.randn(500, 5, generator=gen)) * scales
-    return feats_a, labels_a, feats_b, labels_b
+
+    def features(labels):
+        informative = 1e-3 * (centres[labels] + torch.randn(len(labels), 5, generator=gen))
+        return torch.cat([informative, 1e3 * torch.randn(len(labels), 3, generator=gen)], dim=1)
+
+    train_labels, test_labels = torch.arange(10).repeat(20), torch.arange(10).repeat(50)
+    scales = (features(train_labels), train_labels, features(test_labels), test_labels)
+    two_classes = torch.tensor([3, 8]).repeat(100)
+    shifted = (centres[train_labels] + torch.randn(200, 5, generator=gen), train_labels,
+               centres[two_classes] + torch.randn(200, 5, generator=gen), two_classes)
+    return {"scales": scales, "shifted": shifted}
 
 
 def _accuracy(ns: dict, *args) -> dict:
@@ -127,7 +168,10 @@ def _accuracy(ns: dict, *args) -> dict:
 
 
 def probe_linear_visible(ns: dict) -> dict:
-    return _accuracy(ns, *_probe_inputs_visible())
+    problems = _probe_problems()
+    out = _accuracy(ns, *problems["scales"])
+    out["shifted"] = _accuracy(ns, *problems["shifted"])
+    return out
 
 
 def probe_linear_hidden(ns: dict) -> dict:
