@@ -452,3 +452,29 @@ def test_figures_are_labelled():
     assert ax2.get_xscale() == "symlog" and ax2.get_yscale() == "linear"  # a gap <= 0: no log axis
     assert len(ax2.get_lines()) == 2 and ax2.get_xlabel() and ax2.get_title()
     plt.close("all")
+
+
+def test_pretrained_decoder_loads_checked_and_frozen(tmp_path, monkeypatch):
+    decoder = amortized_demo.load_decoder()
+    assert sum(p.numel() for p in decoder.parameters()) == 118_800
+    assert not any(p.requires_grad for p in decoder.parameters()) and not decoder.training
+    out = decoder(torch.zeros(3, 8))
+    assert out.shape == (3, 784) and ((out > 0) & (out < 1)).all()
+    damaged = tmp_path / "nb03_decoder.npy"
+    damaged.write_bytes(amortized_demo.DECODER_FILE.read_bytes()[:-4] + b"\0\0\0\0")
+    monkeypatch.setattr(amortized_demo, "DECODER_FILE", damaged)
+    with pytest.raises(ValueError, match="is damaged .*git checkout -- utils/datasets"):
+        amortized_demo.load_decoder()
+    monkeypatch.setattr(amortized_demo, "DECODER_FILE", tmp_path / "missing.npy")
+    with pytest.raises(FileNotFoundError, match="restore it"):
+        amortized_demo.load_decoder()
+
+
+def test_gap_vs_epochs_is_labelled():
+    import matplotlib.pyplot as plt
+
+    fig = amortized_demo.gap_vs_epochs({"a": [3.0, 2.0, 1.5], "b": [30.0, 21.0, 20.5]})
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    assert len(ax.get_lines()) == 2 and ax.get_legend() is not None
+    plt.close("all")
