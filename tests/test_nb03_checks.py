@@ -58,7 +58,8 @@ def small(base, **overrides):
     ns["post_mean_test"] = base["post_mean_test"][:N_SMALL]
     ns["log_px_test"] = base["log_px_test"][:N_SMALL]
     gen = torch.Generator().manual_seed(0)
-    ns["elbo_pp_nl_test"] = 280 + 50 * torch.randn(N_SMALL, generator=gen, dtype=torch.float64)
+    noise = 50 * torch.randn(N_SMALL, generator=gen, dtype=torch.float64)
+    ns["elbo_pp_nl_test"] = 280 + noise - noise.mean()  # the reference solution's mean is 279.6
     ns["elbo_vae_test"] = ns["elbo_pp_nl_test"] - 20 - torch.rand(N_SMALL, generator=gen, dtype=torch.float64)
     ns["elbo_enc_nl_test"] = ns["elbo_vae_test"] + 1
     ns["elbo_prior_nl_test"] = ns["elbo_pp_nl_test"] - 600
@@ -126,7 +127,8 @@ def elbo_summed(x, mu, logvar, W, b, sigma2):
     return elbo_no_constant(x, mu, logvar, W, b, sigma2).sum() - 0.5 * x.numel() * torch.log(2 * math.pi * sigma2)
 
 
-def make_per_point(*, lr_scale=1.0, sign=1.0, evals_per_step=1, optimize_logvar=True, use_init=True, clone_init=True):
+def make_per_point(*, lr_scale=1.0, sign=1.0, evals_per_step=1, optimize_logvar=True, use_init=True, clone_init=True,
+                   step_schedule=True):
     def per_point_inference(elbo_fn, x, latent_dim, *, steps, lr, init=None):
         if init is None or not use_init:
             mu, logvar = torch.zeros(len(x), latent_dim), torch.zeros(len(x), latent_dim)
@@ -144,7 +146,8 @@ def make_per_point(*, lr_scale=1.0, sign=1.0, evals_per_step=1, optimize_logvar=
             loss.backward()
             with torch.no_grad():
                 optimizer.step()
-            schedule.step()
+            if step_schedule:
+                schedule.step()
         return mu.detach(), logvar.detach()
     return per_point_inference
 
@@ -180,9 +183,9 @@ def test_per_point_solution_passes(nb, base, solved):
 
 @pytest.mark.parametrize(("kwargs", "says"), [
     ({"evals_per_step": 2}, "evaluate elbo_fn once per step"),
-    ({"sign": -1.0}, "the ELBO got worse than at the start"),
+    ({"sign": -1.0}, "minimize the loss -sum_i F_i"),
     ({"optimize_logvar": False}, "logvar never moved"),
-    ({"lr_scale": 0.05}, "not converged"),
+    ({"lr_scale": 0.05}, "use the lr you are given"),
 ])
 def test_per_point_visible_check_catches_mistakes(nb, base, kwargs, says):
     ns = linear_run(small(base), make_per_point(**kwargs))
@@ -190,8 +193,8 @@ def test_per_point_visible_check_catches_mistakes(nb, base, kwargs, says):
 
 
 def test_per_point_visible_check_catches_nonlinear_failure(nb, solved):
-    ns = dict(solved, elbo_pp_nl_test=solved["elbo_vae_test"] - 5)  # per-point worse than the VAE's encoder
-    assert_fails(error_of(nb, "ex3_1b_visible", ns), "per-point inference should beat any encoder")
+    ns = dict(solved, elbo_pp_nl_test=solved["elbo_pp_nl_test"] - 5)  # 5 nats under the reference optimum
+    assert_fails(error_of(nb, "ex3_1b_visible", ns), "non-linear: mean per-point ELBO")
 
 
 @pytest.mark.parametrize(("kwargs", "says"), [
@@ -295,11 +298,12 @@ def test_encoder_check_catches_nonlinear_gap(nb, solved, trained_encoder):
 
 
 # --- Exercise 3.3 ---------------------------------------------------------------------------------------------------
-def make_row(*, gap_sign=1, per_point_factor=2, count_bias=True, as_tensor=False, nan_when_unknown=True):
+def make_row(*, gap_sign=1, per_point_factor=2, count_bias=True, as_tensor=False, nan_when_unknown=True,
+             approx_zero=False):
     def tradeoff_row(elbo_per_point, elbo_encoder, n_points, latent_dim, encoder, log_px=None):
         row = {"elbo_per_point": elbo_per_point.mean(), "elbo_encoder": elbo_encoder.mean(),
                "amortization_gap": gap_sign * (elbo_per_point - elbo_encoder).mean(),
-               "approximation_gap": (log_px - elbo_per_point).mean() if log_px is not None
+               "approximation_gap": 0.0 if approx_zero else (log_px - elbo_per_point).mean() if log_px is not None
                else (float("nan") if nan_when_unknown else 0.0),
                "params_per_point": per_point_factor * latent_dim * n_points,
                "params_encoder": sum(p.numel() for name, p in encoder.named_parameters() if count_bias or "bias" not in name)}
@@ -330,6 +334,7 @@ def semi_namespace(solved, encoder, semi_amortized):
     counter = amortized_demo.CallCounter(ns["elbo_linear"])
     torch.manual_seed(0)
     ns["semi_linear"] = semi_amortized(encoder, counter, ns["x_test"], ns["K_VALUES"], lr=0.02)
+    ns["semi_amortized"] = semi_amortized  # the check cell tests the function itself too
     ns["semi_counter"] = counter
     with torch.no_grad():
         ns["gap_semi_linear"] = [(ns["elbo_pp_lin_test"] - ns["elbo_linear"](ns["x_test"], *ns["semi_linear"][k])
@@ -362,6 +367,52 @@ def test_semi_amortized_check_catches_step_at_k0(nb, base, solved, trained_encod
 
     assert_fails(error_of(nb, "ex3_4_visible", semi_namespace(solved, trained_encoder, keyed)),
                  "K = 0 means no step")
+
+
+# --- #19.3: mistakes that passed every visible check before utils/checks_amortized.py -----------------------------
+# Each test fails on the check cells of main before this change (the visible check passed, or named another mistake).
+def test_mutant_approximation_gap_hard_coded_to_zero(nb, base):
+    always = make_row(approx_zero=True)  # approximation_gap = 0.0, whatever log p(x) says
+    assert_fails(error_of(nb, "ex3_3_visible", dict(base, tradeoff_row=always)), "hard-coded to 0")
+    when_unknown = make_row(nan_when_unknown=False)  # 0.0 instead of NaN when log p(x) is not known
+    assert_fails(error_of(nb, "ex3_3_visible", dict(base, tradeoff_row=when_unknown)), "do not hard-code 0")
+
+
+def test_mutant_learning_rate_schedule_never_stepped(nb, base):
+    ns = linear_run(small(base), make_per_point(step_schedule=False))
+    assert_fails(error_of(nb, "ex3_1b_visible", ns), "learning-rate schedule is never stepped")
+
+
+def test_mutant_initial_values_aliased_instead_of_cloned(nb, base):
+    ns = linear_run(small(base), make_per_point(clone_init=False))
+    assert_fails(error_of(nb, "ex3_1b_visible", ns), "aliased instead of cloned")
+
+
+def semi_accumulating(per_point_inference):
+    """semi_amortized that refines each K from the previous K's result: its steps accumulate across K."""
+    def semi_amortized(encoder, elbo_fn, x, ks, *, lr):
+        with torch.no_grad():
+            mu, logvar = encoder(x)
+        results = {}
+        for k in ks:
+            if k > 0:
+                mu, logvar = per_point_inference(elbo_fn, x, mu.shape[1], steps=k, lr=lr, init=(mu, logvar))
+            results[k] = (mu.clone(), logvar.clone())
+        return results
+    return semi_amortized
+
+
+def test_mutant_semi_amortized_accumulates_steps_across_k(nb, base, solved, trained_encoder):
+    wrong = semi_accumulating(base["per_point_inference"])
+    ns = semi_namespace(solved, trained_encoder, wrong)
+    assert ns["semi_counter"].calls == sum(ns["K_VALUES"])  # the count of ELBO evaluations cannot see it
+    assert_fails(error_of(nb, "ex3_4_visible", ns), "accumulates steps across K")
+
+
+def test_mutant_semi_amortized_with_aliasing_per_point_inference(nb, base, solved, trained_encoder):
+    aliased = semi_with(nb, base, make_per_point(clone_init=False))
+    assert_fails(error_of(nb, "ex3_4_visible", semi_namespace(solved, trained_encoder, aliased)),
+                 "accumulates steps across K")
 
 
 # --- utils/amortized_demo.py ----------------------------------------------------------------------------------------
@@ -400,4 +451,30 @@ def test_figures_are_labelled():
     ax2 = fig2.axes[0]
     assert ax2.get_xscale() == "symlog" and ax2.get_yscale() == "linear"  # a gap <= 0: no log axis
     assert len(ax2.get_lines()) == 2 and ax2.get_xlabel() and ax2.get_title()
+    plt.close("all")
+
+
+def test_pretrained_decoder_loads_checked_and_frozen(tmp_path, monkeypatch):
+    decoder = amortized_demo.load_decoder()
+    assert sum(p.numel() for p in decoder.parameters()) == 118_800
+    assert not any(p.requires_grad for p in decoder.parameters()) and not decoder.training
+    out = decoder(torch.zeros(3, 8))
+    assert out.shape == (3, 784) and ((out > 0) & (out < 1)).all()
+    damaged = tmp_path / "nb03_decoder.npy"
+    damaged.write_bytes(amortized_demo.DECODER_FILE.read_bytes()[:-4] + b"\0\0\0\0")
+    monkeypatch.setattr(amortized_demo, "DECODER_FILE", damaged)
+    with pytest.raises(ValueError, match="is damaged .*git checkout -- utils/datasets"):
+        amortized_demo.load_decoder()
+    monkeypatch.setattr(amortized_demo, "DECODER_FILE", tmp_path / "missing.npy")
+    with pytest.raises(FileNotFoundError, match="restore it"):
+        amortized_demo.load_decoder()
+
+
+def test_gap_vs_epochs_is_labelled():
+    import matplotlib.pyplot as plt
+
+    fig = amortized_demo.gap_vs_epochs({"a": [3.0, 2.0, 1.5], "b": [30.0, 21.0, 20.5]})
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    assert len(ax.get_lines()) == 2 and ax.get_legend() is not None
     plt.close("all")

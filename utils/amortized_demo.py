@@ -1,20 +1,60 @@
-"""Helpers for notebook 03 (amortized inference): count calls, time a function, print a table, two figures.
+"""Helpers for notebook 03 (amortized inference): the pretrained decoder, count calls, time a function, print a
+table, two figures.
 
-None of them knows an exercise's answer: they count, time, format and draw what the notebook gives them.
+None of them knows an exercise's answer: they load, count, time, format and draw what the notebook gives them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from torch import nn
 
 from utils.plot import LINE_STYLES, axes
+
+PIXELS = 784
+DECODER_FILE = Path(__file__).resolve().parent / "datasets" / "nb03_decoder.npy"
+DECODER_SHA256 = "2d2925d18618200a6354d4e55382e7cf344b2d4b5059908e58a3d72cdcd9f536"
+
+
+class Decoder(nn.Module):
+    """f_theta: z (B, d) -> mean image (B, 784) in (0, 1), an MLP d -> hidden -> hidden -> 784 (ReLU, sigmoid)."""
+
+    def __init__(self, latent_dim: int = 8, hidden_dim: int = 128, data_dim: int = PIXELS) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(),  # (B, d) -> (B, hidden)
+                                 nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
+                                 nn.Linear(hidden_dim, data_dim))  # -> (B, 784)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(z))
+
+
+def load_decoder(device: torch.device | str = "cpu") -> Decoder:
+    """The pretrained decoder of notebook 03 (d = 8, 128 hidden units), frozen, in eval mode, on `device`.
+
+    Its weights are `utils/datasets/nb03_decoder.npy` (one float32 vector), checked against their SHA-256; see
+    utils/datasets/README.md for how they were trained.
+    """
+    if not DECODER_FILE.is_file():
+        raise FileNotFoundError(f"{DECODER_FILE} is missing: restore it from the course "
+                                "(git checkout -- utils/datasets) or download the course again.")
+    digest = hashlib.sha256(DECODER_FILE.read_bytes()).hexdigest()
+    if digest != DECODER_SHA256:
+        raise ValueError(f"{DECODER_FILE} is damaged (sha256 {digest[:12]}…, expected {DECODER_SHA256[:12]}…): "
+                         "restore it from the course (git checkout -- utils/datasets).")
+    decoder = Decoder()
+    vector = torch.from_numpy(np.load(DECODER_FILE))
+    nn.utils.vector_to_parameters(vector, decoder.parameters())
+    return decoder.to(device).eval().requires_grad_(False)
 
 
 class CallCounter:
@@ -131,11 +171,32 @@ def gap_vs_steps(steps: Sequence[int], gaps: Mapping[str, Sequence[float]], titl
     """
     fig, ax = axes(ax)
     for i, (name, values) in enumerate(gaps.items()):
-        ax.plot(list(steps), list(values), marker="os^D"[i % 4], ms=4, ls=LINE_STYLES[i % len(LINE_STYLES)], label=name)
+        ax.plot(list(steps), list(values), marker="os^D"[i % 4], ms=4, ls=LINE_STYLES[i % len(LINE_STYLES)],
+                label=name)
     ax.set_xscale("symlog", linthresh=1)
     if all(v > 0 for values in gaps.values() for v in values):
         ax.set_yscale("log")
     ax.set_xlabel("gradient steps K per data point, starting from the encoder's output")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+def gap_vs_epochs(curves: Mapping[str, Sequence[float]], title: str = "Amortization gap during training",
+                  ylabel: str = "held-out amortization gap (nats/point)", ax: Axes | None = None) -> Figure:
+    """Plot each curve in `curves` (name -> one gap per epoch, epochs 1, 2, ...) against the epoch.
+
+    The y axis is logarithmic when every value is positive (gaps of different models differ by orders of magnitude).
+    """
+    fig, ax = axes(ax)
+    for i, (name, values) in enumerate(curves.items()):
+        epochs = range(1, len(values) + 1)
+        ax.plot(list(epochs), list(values), ls=LINE_STYLES[i % len(LINE_STYLES)], lw=1.5, label=name)
+    if all(v > 0 for values in curves.values() for v in values):
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch of encoder training")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend()

@@ -13,7 +13,15 @@ from torch import nn
 
 from tests import nbtools
 from tests.grading.gradetools import assert_fails, assignment_and_reference, judge
-from tests.test_nb03_checks import AffineEncoder, ReluOutputEncoder, kl, make_per_point, make_row, stand_in_encoder
+from tests.test_nb03_checks import (
+    AffineEncoder,
+    ReluOutputEncoder,
+    kl,
+    make_per_point,
+    make_row,
+    semi_accumulating,
+    stand_in_encoder,
+)
 from utils import train
 
 NAME = "03_amortized_inference"
@@ -172,3 +180,22 @@ def test_a_step_at_k0_is_named():
         return {k: out[max(k, 1)] for k in ks}
 
     fails("ex3_4_visible", "K = 0 means no step", semi_amortized=keyed)
+
+
+# --- #19.3: the judges of the visible parts name the mistakes the visible checks now catch ------------------------------
+@pytest.mark.parametrize(("grade_id", "says", "diagnosis", "overrides"), [
+    ("ex3_1b_visible", "schedule is never stepped", "schedule_not_stepped",
+     {"per_point_inference": make_per_point(step_schedule=False)}),
+    ("ex3_1b_visible", "aliased instead of cloned", "init_modified_in_place",
+     {"per_point_inference": make_per_point(clone_init=False)}),
+    ("ex3_3_visible", "hard-coded to 0", "approximation_gap_hard_coded", {"tradeoff_row": make_row(approx_zero=True)}),
+    ("ex3_3_visible", "return NaN", "approximation_gap_hard_coded", {"tradeoff_row": make_row(nan_when_unknown=False)}),
+])
+def test_visible_judges_name_the_new_mutants(grade_id, says, diagnosis, overrides):
+    assert_fails(NAME, grade_id, namespace(**overrides), says, diagnosis)
+
+
+def test_visible_judge_names_steps_accumulated_across_k():
+    ns = namespace()
+    ns["semi_amortized"] = semi_accumulating(ns["per_point_inference"])
+    assert_fails(NAME, "ex3_4_visible", ns, "accumulates steps across K", "steps_accumulated_across_k")

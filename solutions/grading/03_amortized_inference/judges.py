@@ -39,6 +39,9 @@ DIAGNOSES = (  # the typical mistakes these judges name (Verdict.diagnosis), cou
     "init_modified_in_place",
     "encoder_called_per_point",
     "k0_not_encoder_output",
+    "schedule_not_stepped",
+    "approximation_gap_hard_coded",
+    "steps_accumulated_across_k",
 )
 
 
@@ -171,12 +174,46 @@ def _check_linear_elbo_hidden(got: dict, want: dict) -> str:
     return "right on the hidden inputs"
 
 
+def _check_toy_run(got: dict) -> None:
+    """The visible check's toy run: under a constant gradient Adam moves each parameter by the learning rate of each
+    step, so a cosine decay over T steps, stepped after every optimizer step, moves it lr (T + 1) / 2 in all."""
+    steps, lr = probes.TOY_STEPS, probes.TOY_LR
+    calls = int(got["toy_calls"].item()) if "toy_calls" in got else -1
+    require(calls == steps, f"{calls} ELBO evaluations for {steps} steps on a toy objective",
+            "evaluate elbo_fn once per step on all points at once, not in a loop over points.",
+            "loop_over_points" if calls > steps else "")
+    init_after = get_value(got, "toy_init_after", (2, 6, 2), "init after the call")
+    gen = torch.Generator().manual_seed(3)
+    torch.rand(6, 5, generator=gen)
+    init = torch.stack([torch.randn(6, 2, generator=gen), torch.randn(6, 2, generator=gen) - 1]).double()
+    require(torch.equal(init_after, init), "per_point_inference changed the tensors given as init: the initial values "
+            "are aliased instead of cloned.", "start from copies, e.g. init[0].detach().clone().",
+            "init_modified_in_place")
+    moved_mu = (get_value(got, "toy_mu", (6, 2), "mu of the toy run") - init[0]).mean().item()
+    moved_logvar = (get_value(got, "toy_logvar", (6, 2), "logvar of the toy run") - init[1]).mean().item()
+    moved, expected = (moved_mu + moved_logvar) / 2, lr * (steps + 1) / 2
+    if abs(moved - expected) <= 0.01 * expected:
+        return
+    if abs(moved_logvar) < 1e-12:
+        raise Fail("on a toy objective logvar never moved", "give both mu and logvar to the optimizer.",
+                   "logvar_not_optimized")
+    if moved < 0:
+        raise Fail("on a toy objective the parameters went downhill", "minimize the loss -sum_i F_i (not +F).",
+                   "elbo_minimized")
+    if abs(moved - lr * steps) < 0.02 * lr * steps:
+        raise Fail("on a toy objective the learning rate never decayed: the learning-rate schedule is never stepped",
+                   "call schedule.step() after every optimizer.step().", "schedule_not_stepped")
+    raise Fail(f"on a toy objective the parameters moved {moved / expected:.3g} times the distance of Adam with lr "
+               "and a cosine decay over the steps", "use the lr you are given and CosineAnnealingLR(optimizer, steps).")
+
+
 def _check_per_point_visible(got: dict, want: dict) -> str:
     P = _ppca_and_log_px()
     calls = int(got["calls"].item()) if "calls" in got else -1
     require(STEPS <= calls <= STEPS + 2, f"{calls} ELBO evaluations for {STEPS} steps",
             "evaluate elbo_fn once per step on all points at once, not in a loop over points." if calls > STEPS
             else "take `steps` optimizer steps.", "loop_over_points" if calls > STEPS else "")
+    _check_toy_run(got)
     mu = get_value(got, "mu", (1000, LATENT), "per_point_inference mu")
     logvar = get_value(got, "logvar", (1000, LATENT), "per_point_inference logvar")
     gap = P["log_px"] - _linear_elbo(P["x_test64"], mu, logvar, P["W"], P["b"], P["s2"])
@@ -248,7 +285,7 @@ def _check_encoder_visible(got: dict, want: dict) -> str:
     if gap > gap_prior:
         hint = "the encoder is worse than Q = p(z): the loss is the mean of -ELBO over the batch (check its sign)."
     elif logvar.min() >= 0:
-        hint = "logvar is never negative: remove the activation after the output layer (logvar must reach about -4.5)."
+        hint = "logvar is never negative: remove the activation after the output layer (logvar must reach about -4.9)."
     elif gap > gap_prior / 2:
         hint = "the encoder barely trained: check the loss (mean of -ELBO over the batch), the epochs and the learning rate."
     else:
@@ -312,7 +349,14 @@ def _check_tradeoff_visible(got: dict, want: dict) -> str:
     hints = {"amortization_gap": "per-point ELBO minus encoder ELBO: the gap is >= 0.",
              "approximation_gap": "log p(x) minus the per-point ELBO.",
              "params_per_point": "mu_i and log sigma^2_i: 2 d numbers for every one of the n_points points.",
-             "params_encoder": "count the biases too: sum(p.numel() for p in encoder.parameters())."}
+             "params_encoder": "count the biases too: every element of every parameter tensor."}
+    if got["approximation_gap"].item() == 0:
+        raise Fail("approximation_gap is 0, expected 0.6", "the approximation gap is hard-coded to 0: compute log p(x) "
+                   "minus the per-point ELBO.", "approximation_gap_hard_coded")
+    if not bool(got["nan_float"].item()):
+        raise Fail("without log p(x) the approximation gap must be float('nan')",
+                   "do not hard-code 0, return NaN." if bool(got["zero_when_unknown"].item()) else "",
+                   "approximation_gap_hard_coded" if bool(got["zero_when_unknown"].item()) else "")
     for key in _ROW_KEYS:  # the visible example: the expected numbers are known by construction (3.0, 0.6, 300, 74)
         g, w = got[key].item(), want[key].item()
         exact = key.startswith("params")
@@ -354,6 +398,11 @@ def _check_semi_visible(got: dict, want: dict) -> str:
     k0 = torch.cat([get_value(got, "mu_0", (1000, LATENT)), get_value(got, "logvar_0", (1000, LATENT))])
     require(torch.allclose(k0, enc, rtol=1e-6, atol=1e-6), "K = 0 must be the encoder's output. Hint: K = 0 means no "
              "step: return the encoder's mu and logvar.", diagnosis="k0_not_encoder_output")
+    if "toy_together_0" in got:
+        require(torch.allclose(got["toy_together_5"], got["toy_alone_5"], rtol=1e-5, atol=1e-6),
+                "on a toy problem the result for K = 5 depends on the other K asked for: the refinement accumulates "
+                "steps across K.", "run a separate per_point_inference of K steps for each K, each from the "
+                "encoder's output (and never modify that output in place).", "steps_accumulated_across_k")
     calls = int(got["calls"].item())
     require(sum(K_VALUES) <= calls <= sum(K_VALUES) + 2 * len(K_VALUES), f"{calls} ELBO evaluations for K in "
              f"{K_VALUES} (expected {sum(K_VALUES)}). Hint: one per_point_inference of K steps for each K.")

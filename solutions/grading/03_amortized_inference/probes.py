@@ -122,6 +122,37 @@ class _Counter:
         return self.fn(*args, **kwargs)
 
 
+TOY_STEPS, TOY_LR = 20, 0.1  # the visible check's toy run (utils/checks_amortized.per_point_schedule)
+
+
+def _toy_run(per_point_inference) -> dict:
+    """per_point_inference on an objective whose gradient is +1 for every mu and logvar, from a seeded init: the
+    visible check's toy run (what it moves, how often it calls elbo_fn, init afterwards)."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(6, 5, generator=gen)
+    init = (torch.randn(6, 2, generator=gen), torch.randn(6, 2, generator=gen) - 1)
+    counter = _Counter(lambda x_, mu, logvar: (mu + logvar).sum(-1) + 0.0 * x_.sum(-1))
+    mu, logvar = per_point_inference(counter, x, 2, steps=TOY_STEPS, lr=TOY_LR, init=init)
+    return {"toy_calls": counter.calls, "toy_mu": mu, "toy_logvar": logvar, "toy_init_after": torch.stack(init)}
+
+
+class _ToyEncoder(torch.nn.Module):
+    """The visible check's fixed affine toy encoder x (N, 4) -> (mu, logvar), each (N, 2)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(4)
+        self.weight = torch.nn.Parameter(0.5 * torch.randn(4, 4, generator=gen), requires_grad=False)
+
+    def forward(self, x):
+        mu, logvar = (x @ self.weight).chunk(2, dim=-1)
+        return mu, logvar - 1
+
+
+def _toy_objective(x, mu, logvar):
+    return -((mu - x[:, :2]) ** 2).sum(-1) - ((logvar + 2 - x[:, 2:]) ** 2).sum(-1)
+
+
 # ---- probes ---------------------------------------------------------------------------------------------------------
 def probe_linear_elbo_visible(ns: dict) -> dict:
     """The visible check's inputs: 200 held-out images at the exact posterior (float64)."""
@@ -160,7 +191,8 @@ def probe_per_point_visible(ns: dict) -> dict:
     mu, logvar = ns["per_point_inference"](counter, P["x_test"].clone(), LATENT, steps=STEPS, lr=LR)
     torch.manual_seed(0)
     mu_nl, logvar_nl = ns["per_point_inference"](_nl_fn(), P["x_test"].clone(), LATENT, steps=STEPS, lr=LR)
-    return {"calls": counter.calls, "mu": mu, "logvar": logvar, "mu_nl": mu_nl, "logvar_nl": logvar_nl}
+    return {"calls": counter.calls, "mu": mu, "logvar": logvar, "mu_nl": mu_nl, "logvar_nl": logvar_nl,
+            **_toy_run(ns["per_point_inference"])}
 
 
 def probe_per_point_hidden(ns: dict) -> dict:
@@ -236,7 +268,12 @@ def probe_tradeoff_visible(ns: dict) -> dict:
     elbo_enc = elbo_pp - torch.tensor([1.0, 2.0, 6.0])
     torch.manual_seed(0)
     toy = torch.nn.Sequential(torch.nn.Linear(10, 4), torch.nn.ReLU(), torch.nn.Linear(4, 6))
-    return _row(ns, elbo_pp, elbo_enc, n_points=50, latent_dim=3, encoder=toy, log_px=log_px)
+    row = _row(ns, elbo_pp, elbo_enc, n_points=50, latent_dim=3, encoder=toy, log_px=log_px)
+    unknown = ns["tradeoff_row"](elbo_pp, elbo_enc, n_points=50, latent_dim=3, encoder=toy)
+    gap = unknown.get("approximation_gap") if isinstance(unknown, dict) else None
+    row["nan_float"] = isinstance(gap, float) and math.isnan(gap)
+    row["zero_when_unknown"] = gap == 0
+    return row
 
 
 def probe_tradeoff_hidden(ns: dict) -> dict:
@@ -266,6 +303,12 @@ def probe_semi_visible(ns: dict) -> dict:
     with torch.no_grad():
         mu0, logvar0 = encoder(P["x_test"].clone())
     out = {"calls": counter.calls, "encoder_mu": mu0, "encoder_logvar": logvar0, "is_dict": isinstance(semi, dict)}
+    x_toy = torch.rand(7, 4, generator=torch.Generator().manual_seed(5))
+    alone = ns["semi_amortized"](_ToyEncoder(), _toy_objective, x_toy, [5], lr=0.05)
+    together = ns["semi_amortized"](_ToyEncoder(), _toy_objective, x_toy, [0, 2, 5], lr=0.05)
+    if isinstance(alone, dict) and isinstance(together, dict) and 5 in alone and 5 in together and 0 in together:
+        out["toy_alone_5"], out["toy_together_5"] = torch.cat(alone[5]), torch.cat(together[5])
+        out["toy_together_0"] = torch.cat(together[0])
     if isinstance(semi, dict):
         out["keys"] = torch.tensor([k in semi for k in K_VALUES])
         for k in K_VALUES:
