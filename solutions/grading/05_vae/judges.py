@@ -160,7 +160,7 @@ def _judge_reparameterize_case(values: dict, mu: torch.Tensor, logvar: torch.Ten
     if not (torch.isfinite(mean).all() and torch.isfinite(var).all()):
         raise Fail("NaN or inf among many draws")
     if ((mean - mu.double()[0]).abs() > 5 * (sigma2 / n_draws).sqrt() + 1e-9).any():
-        raise Fail("the sample mean is not mu (beyond 5 standard errors)", "add mu to the scaled noise.",
+        raise Fail("the sample mean of many draws is not mu (beyond 5 standard errors)", "add mu to the scaled noise.",
                    diagnosis="mu_not_added")
     if ((var - sigma2).abs() > 5 * sigma2 * (2 / n_draws) ** 0.5).any():
         if float(var.max()) < 1e-12:
@@ -645,6 +645,8 @@ def _naming_upstream(part: str, judge: Judge) -> Judge:
         for upstream in probes.UPSTREAM[part]:
             prefix = f"upstream.{upstream}."
             values = {k[len(prefix):]: v for k, v in got.items() if k.startswith(prefix)}
+            if not values:  # results without the earlier exercise's probe: nothing to say about it
+                continue
             if flag(values, "error") or not JUDGES[upstream](values, {}).passed:
                 name, exercise = EXERCISE_OF[upstream]
                 return Verdict(False, f"{verdict.message} This part uses your {name} from {exercise}, which fails "
