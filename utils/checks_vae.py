@@ -169,7 +169,7 @@ def check_negative_elbo(f: Callable, inputs: tuple[torch.Tensor, ...] | None = N
         if not torch.allclose(got[0], got[1] + got[2], rtol=1e-5):
             checks.fail(name, "loss is not reconstruction + kl.", "return (reconstruction + kl, reconstruction, kl).")
         for i, part in ((1, "reconstruction"), (2, "kl")):
-            hint = ("the closed-form KL of section 1, summed over latent dimensions, averaged over the batch."
+            hint = ("re-derive the KL: E_q[log q - log p], summed over latent dimensions, batch-averaged."
                     if part == "kl" else "Bernoulli cross-entropy from logits, summed over pixels, averaged over "
                                          "the batch.")
             checks.check_close(f"{name} {part}", got[i], right[i], rtol=1e-4, show_expected=show_expected,
