@@ -313,13 +313,13 @@ def _judge_vae_case(values: dict, latent_dim: int, hidden: int) -> None:
     if values.get("logits_again") is not None and torch.equal(values["logits"], values["logits_again"]):
         raise Fail("two forward passes give identical logits: no sampling",
                    "decode reparameterize(mu, logvar), not mu.")
-    for part, hint in (("encoder", "apply a ReLU after self.hidden."),
-                       ("decoder", "put a ReLU between its two Linear layers.")):
+    for part, hint, diagnosis in (("encoder", "apply a ReLU after self.hidden.", "encoder_affine"),
+                                  ("decoder", "put a ReLU between its two Linear layers.", "decoder_affine")):
         middle, ends = values.get(f"{part}_middle"), values.get(f"{part}_ends")
         if middle is None or ends is None or middle.shape != ends.shape:
             raise Fail(f"the {part} could not be evaluated at two inputs and their midpoint")
         if torch.allclose(middle, ends, rtol=1e-4, atol=1e-5):
-            raise Fail(f"the {part} is an affine function of its input", hint, diagnosis=f"{part}_affine")
+            raise Fail(f"the {part} is an affine function of its input", hint, diagnosis=diagnosis)
     return None
 
 
