@@ -233,3 +233,38 @@ def variance_loglog(sample_sizes: Sequence[int], variances: Mapping[str, Sequenc
     ax.legend()
     ax.grid(alpha=0.3, which="both")
     return fig
+
+
+def vae_diagram(ax: Axes | None = None) -> Figure:
+    """The VAE as a block diagram: x → encoder → (μ, log σ²) → z = μ + σ ⊙ ε (ε ~ N(0, I)) → decoder → logits.
+
+    Boxes are networks or values, arrows the flow of a forward pass; the noise ε enters from below, outside the
+    path that gradients take to μ and log σ² (the reparameterization).
+    """
+    fig, ax = axes(ax, figsize=(11, 3.2))
+    boxes = {  # name: (x centre, y centre, text, face colour)
+        "x": (0.6, 1.0, "image $x$\n(784 pixels)", "white"),
+        "enc": (2.6, 1.0, "encoder\n$q_\\phi(z \\mid x)$\n784 → 400 → ReLU", LINE_COLORS[5]),
+        "mu": (4.8, 1.6, "$\\mu_\\phi(x)$", "white"),
+        "lv": (4.8, 0.4, "$\\log \\sigma^2_\\phi(x)$", "white"),
+        "z": (7.0, 1.0, "$z = \\mu + \\sigma \\odot \\varepsilon$\n$\\sigma = \\exp(\\log \\sigma^2 / 2)$",
+              "white"),
+        "eps": (7.0, -0.45, "$\\varepsilon \\sim \\mathcal{N}(0, I)$", "0.92"),
+        "dec": (9.6, 1.0, "decoder\n$p_\\theta(x \\mid z)$\n$d$ → 400 → ReLU → 784", LINE_COLORS[4]),
+        "out": (12.0, 1.0, "logits $\\ell$\n$p(x_j = 1) = \\sigma(\\ell_j)$", "white"),
+    }
+    texts = {name: ax.text(x, y, text, ha="center", va="center", fontsize=10,
+                           bbox={"boxstyle": "round,pad=0.4", "facecolor": face, "edgecolor": "black"})
+             for name, (x, y, text, face) in boxes.items()}
+    links = [("x", "enc", (1, 0.5), (0, 0.5)), ("enc", "mu", (1, 0.7), (0, 0.5)), ("enc", "lv", (1, 0.3), (0, 0.5)),
+             ("mu", "z", (1, 0.5), (0, 0.7)), ("lv", "z", (1, 0.5), (0, 0.3)), ("eps", "z", (0.5, 1), (0.5, 0)),
+             ("z", "dec", (1, 0.5), (0, 0.5)), ("dec", "out", (1, 0.5), (0, 0.5))]
+    for source, target, start, end in links:
+        ax.annotate("", xy=end, xycoords=texts[target], xytext=start, textcoords=texts[source],
+                    arrowprops={"arrowstyle": "->", "lw": 1.5, "color": "black", "shrinkA": 6, "shrinkB": 6})
+    ax.text(4.8, 2.25, "KL$(q_\\phi(z \\mid x) \\,\\|\\, \\mathcal{N}(0, I))$ from $\\mu$, $\\log\\sigma^2$",
+            ha="center", fontsize=9)
+    ax.text(12.0, 1.8, "reconstruction $-\\log p_\\theta(x \\mid z)$", ha="center", fontsize=9)
+    ax.set(xlim=(-0.3, 13.2), ylim=(-0.9, 2.5), title="The variational autoencoder, one forward pass")
+    ax.axis("off")
+    return fig

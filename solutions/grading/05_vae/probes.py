@@ -15,9 +15,10 @@ PIXELS, HIDDEN, LATENT = 784, 400, 20
 
 
 def _offline_test_images() -> torch.Tensor:
+    """The offline test digits binarized once (seed 0), as the notebook's x_test_bin."""
     from utils import data
 
-    return data.load_mnist(split="test", flatten=True)[0]
+    return data.load_mnist(split="test", flatten=True, binarize_mode="dynamic", seed=0)[0]
 
 
 def _trained(ns: dict, name: str) -> nn.Module:
@@ -154,6 +155,18 @@ def _vae_structure(ns: dict, latent_dim: int, hidden: int) -> dict:
         mu_e, logvar_e = model.encode(x)
         logits2 = model(x)[0]
     out.update(logits=logits, mu=mu, logvar=logvar, mu_encode=mu_e, logvar_encode=logvar_e, logits_again=logits2)
+    # Midpoints (the judge asks whether encoder and decoder are affine maps, i.e. a ReLU is missing).
+    gen = torch.Generator().manual_seed(latent_dim * 1000 + hidden + 1)
+    x2 = torch.rand(6, PIXELS, generator=gen)
+    z1, z2 = torch.randn(6, latent_dim, generator=gen), torch.randn(6, latent_dim, generator=gen)
+    try:  # a model of the wrong sizes fails on these inputs; the judge reports its sizes first
+        with torch.no_grad():
+            out["encoder_middle"] = torch.cat(model.encode((x + x2) / 2), 1)
+            out["encoder_ends"] = (torch.cat(model.encode(x), 1) + torch.cat(model.encode(x2), 1)) / 2
+            out["decoder_middle"] = model.decoder((z1 + z2) / 2)
+            out["decoder_ends"] = (model.decoder(z1) + model.decoder(z2)) / 2
+    except RuntimeError:
+        pass
     return out
 
 
@@ -279,7 +292,8 @@ def _known_visible():
 
 
 # (name, data seed, batch, threshold, latent_dim, mu, logvar, k, sampling seed); the first is the check cell's.
-HIDDEN_IS_CASES = (("check", 21, 3, 0.3, 2, 0.3, 0.2, 4000, 3), ("new", 22, 5, 0.5, 3, -0.2, 0.3, 3000, 4))
+# q wider than the prior and off its centre, so a wrong variance in log q shows (>= 10 standard errors).
+HIDDEN_IS_CASES = (("check", 21, 3, 0.3, 3, 0.5, 0.8, 3000, 4), ("new", 22, 5, 0.5, 2, -0.6, 1.2, 3000, 5))
 
 
 def _known_hidden(seed, batch, threshold):
@@ -374,6 +388,48 @@ def probe_gradients_result(ns: dict) -> dict:
     return {f"{method}.{g}": repeated[method][g] for method in ("score", "pathwise") for g in GROUPS}
 
 
+# ------------------------------------------------------------------- earlier exercises a later part depends on
+def _upstream(ns: dict, parts: tuple[str, ...]) -> dict:
+    """What the earlier parts' visible probes see, under "upstream.<grade_id>." (a failed probe: ".error" = 1),
+    so the judge of a later part can say which earlier exercise fails its check."""
+    out: dict = {}
+    for part in parts:
+        try:
+            values = PROBES[part](ns)
+        except Exception:  # noqa: BLE001 - any failure of the earlier exercise is reported as such
+            out[f"upstream.{part}.error"] = torch.tensor(True)
+            continue
+        for key, value in _flatten(values).items():
+            out[f"upstream.{part}.{key}"] = value
+    return out
+
+
+def _flatten(values: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value if isinstance(value, torch.Tensor) else torch.tensor(value)
+    return out
+
+
+UPSTREAM = {  # later part -> the visible parts of the exercises it uses
+    "ex5_3_trained": ("ex5_1_visible", "ex5_2_visible", "ex5_3_visible"),
+    "ex5_4_margin": ("ex5_1_visible", "ex5_2_visible", "ex5_3_visible"),
+    "ex5_5_trained": ("ex5_1_visible", "ex5_2_visible", "ex5_3_visible"),
+    "ex5_6_result": ("ex5_1_visible", "ex5_2_visible"),
+    "ex5_7_result": ("ex5_1_visible",),
+}
+
+
+def _with_upstream(part: str, probe):
+    def wrapped(ns: dict) -> dict:
+        return {**probe(ns), **_upstream(ns, UPSTREAM[part])}
+
+    return wrapped
+
+
 # ---------------------------------------------------------------------------------------------- registration
 PROBES = {
     "ex5_1_visible": probe_reparameterize_visible,
@@ -395,4 +451,5 @@ PROBES = {
     "ex5_7_visible": probe_gradients_visible,
     "ex5_7_result": probe_gradients_result,
 }
-
+for _part in UPSTREAM:
+    PROBES[_part] = _with_upstream(_part, PROBES[_part])
