@@ -115,7 +115,9 @@ def test_a_solution_that_fails_is_not_stored_as_reference(cache, monkeypatch):
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="not a git checkout")
 def test_git_holds_no_reference_results_or_other_large_data():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    shipped = {"utils/datasets/mnist_5000.npz"}  # the offline digits (0.8 MB), checked by SHA-256 on load
+    # Shipped to students, each checked by SHA-256 on load: the offline digits (0.8 MB) and notebook 03's small
+    # pretrained decoder (0.5 MB; made by instructor/nb03_decoder.py).
+    shipped = {"utils/datasets/mnist_5000.npz", "utils/datasets/nb03_decoder.npy"}
     binary = [p for p in tracked if p.endswith((".npz", ".npy", ".pt", ".pth", ".pkl", ".zip", ".gz")) and p not in shipped]
     assert not binary, f"data files in git (build them locally instead): {binary}"
     large = [p for p in tracked if (ROOT / p).is_file() and (ROOT / p).stat().st_size > 2 * 2**20]
