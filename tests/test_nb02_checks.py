@@ -340,7 +340,7 @@ def beta_misplaced(x, model, beta):
 
 
 def test_beta_checks_catch_beta_in_the_wrong_place(nb):
-    message = fails_with(nb, "ex2_6_visible", "β divides σ² (it multiplies the log-likelihood)",
+    message = fails_with(nb, "ex2_6_visible", "β divides σ² where it should multiply it",
                          optimal_q_beta=beta_misplaced)
     assert "optimize longer" not in message
     message = fails_with(nb, "ex2_6_hidden", "gradient of beta_objective", optimal_q_beta=beta_misplaced)

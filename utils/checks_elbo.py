@@ -376,7 +376,8 @@ MC_TRUTH = {  # (m, s) -> (closed-form F, sd of one term, kurtosis of one term),
 def _log_q_hint(est: float, se: float, log_px: float, s: float, n: int) -> str:
     """Name the mistake when elbo_mc is not exact at q = the posterior."""
     missing = 0.5 * (s**2 - 1)  # E[½ ε² (s² − 1)]: log q with (z − m)² where (z − m)² / s² belongs
-    if abs(est - log_px - missing) < 5 * abs(missing) * math.sqrt(2 / n) + 1e-9:
+    se_missing = abs(missing) * math.sqrt(2 / n)  # the standard error of that mean
+    if abs(est - log_px - missing) < 4 * se_missing and 0.5 < se / se_missing < 2:
         return "log q(z) is missing the 1/s²: log N(z; m, s²) = −½ log(2π) − log s − (z − m)² / (2 s²)."
     return ("each term log p(x, z) − log q(z) must equal log p(x) when q is the posterior: check log q(z) = "
             "−½ log(2π) − log s − (z − m)² / (2 s²), at the z you drew from q.")
@@ -483,7 +484,9 @@ BETA_ON_LIKELIHOOD = {  # β -> β E_q[log p(x|z)] − KL at (BETA_M, BETA_S): �
     4.0: (-25.3699652319, -9.05163597888, -16.5286281631)}
 BETA_OPTIMUM = {  # β -> (m*, s*)
     0.25: (1.24481327801, 0.25766265056), 1.0: (1.03806228374, 0.470588235294), 4.0: (0.623700623701, 0.72953720414)}
-BETA_MISPLACED = {  # β -> (m*, s*) of β E_q[log p(x|z)] − KL
+BETA_ON_LIKELIHOOD_OPTIMUM = {  # β -> (m*, s*) of β E_q[log p(x|z)] − KL (= the optimum at 1/β)
+    0.25: (0.623700623701, 0.72953720414), 1.0: (1.03806228374, 0.470588235294), 4.0: (1.24481327801, 0.25766265056)}
+BETA_MISPLACED = {  # β -> (m*, s*) with σ²/β where βσ² belongs: m* = w x / (w² + σ²/β), s*² = σ² / (w² + σ²/β)
     0.25: (0.623700623701, 0.36476860207), 1.0: (1.03806228374, 0.470588235294), 4.0: (1.24481327801, 0.515325301121)}
 
 
@@ -538,8 +541,9 @@ def beta(beta_objective: Callable, optimal_q_beta: Callable, elbo: Callable, mod
             checks.fail(name, f"at β = {b} your (m*, s*) is the exact posterior, the optimum of β = 1 only.",
                         "the KL term must be weighted by β: solve ∂F_β/∂m = 0 and ∂F_β/∂(s²) = 0 with β in them.")
         if stored:
-            variants = {"β divides σ² (it multiplies the log-likelihood): the KL term carries the β, so "
-                        "m* = w x / (w² + β σ²).": BETA_MISPLACED[b],
+            variants = {"(m*, s*) maximizes β E_q[log p(x|z)] − KL: β multiplies the KL term, not the expected "
+                        "log-likelihood.": BETA_ON_LIKELIHOOD_OPTIMUM[b],
+                        "β divides σ² where it should multiply it (the KL term carries β).": BETA_MISPLACED[b],
                         "s* is a standard deviation: take the square root of the optimal variance.":
                         (BETA_OPTIMUM[b][0], BETA_OPTIMUM[b][1] ** 2)}
             if b != 1.0:
