@@ -366,3 +366,12 @@ def test_beta_check_catches_a_variance_for_s(nb):
         total = model.w**2 + beta * model.sigma**2
         return model.w * x / total, torch.full_like(x, beta * model.sigma**2 / total)
     fails_with(nb, "ex2_6_visible", "take the square root of the optimal variance", optimal_q_beta=variance)
+
+
+def test_the_probes_use_the_visible_checks_inputs():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "probes02", nbtools.ROOT / "solutions" / "grading" / NB / "probes.py")
+    probes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probes)
+    assert probes.KL_MU == checks_elbo.KL_MU and probes.KL_LOGVAR == checks_elbo.KL_LOGVAR
