@@ -343,7 +343,7 @@ def test_beta_checks_catch_beta_in_the_wrong_place(nb):
     message = fails_with(nb, "ex2_6_visible", "β divides σ² where it should multiply it",
                          optimal_q_beta=beta_misplaced)
     assert "optimize longer" not in message
-    message = fails_with(nb, "ex2_6_hidden", "gradient of beta_objective", optimal_q_beta=beta_misplaced)
+    message = fails_with(nb, "ex2_6_hidden", "β divides σ² where it should multiply it", optimal_q_beta=beta_misplaced)
     assert "expected" not in message
 
 

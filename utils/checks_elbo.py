@@ -490,6 +490,11 @@ BETA_MISPLACED = {  # β -> (m*, s*) with σ²/β where βσ² belongs: m* = w x
     0.25: (0.623700623701, 0.36476860207), 1.0: (1.03806228374, 0.470588235294), 4.0: (1.24481327801, 0.515325301121)}
 
 
+BETA_ON_LIKELIHOOD_HINT = ("(m*, s*) maximizes β E_q[log p(x|z)] − KL: β multiplies the KL term, not the expected "
+                           "log-likelihood.")
+BETA_DIVIDES_HINT = "β divides σ² where it should multiply it (the KL term carries β)."
+
+
 def _beta_stationary(name: str, beta_objective: Callable, x: torch.Tensor, model: LinearGaussian,
                      m_b: torch.Tensor, s_b: torch.Tensor, beta: float) -> None:
     m_v, s_v = m_b.detach().clone().requires_grad_(True), s_b.detach().clone().requires_grad_(True)
@@ -505,10 +510,12 @@ def _beta_stationary(name: str, beta_objective: Callable, x: torch.Tensor, model
 
 
 def beta(beta_objective: Callable, optimal_q_beta: Callable, elbo: Callable, model: LinearGaussian,
-         x: float = 2.0, betas: Sequence[float] = BETAS, stored: bool = True, name: str = "optimal_q_beta") -> None:
+         x: float = 2.0, betas: Sequence[float] = BETAS, stored: bool = True, name: str = "optimal_q_beta",
+         variants: dict[str, dict[float, tuple[float, float]]] | None = None) -> None:
     """Check 2.6: beta_objective at β = 1 is your elbo and moves with β (stored values name β on the wrong
     term); (m*, s*) is finite, s* > 0, matches no named mistake, is a stationary maximum of beta_objective, the
-    posterior at β = 1 and not at β ≠ 1. `stored=False` (another model): the properties only."""
+    posterior at β = 1 and not at β ≠ 1. `stored=False` (another model): the properties, and the named mistakes
+    in `variants` (hint -> {β: (m*, s*)}) if given."""
     x_t = torch.tensor(x, dtype=F64)
     m_grid, s_grid = torch.tensor(BETA_M, dtype=F64), torch.tensor(BETA_S, dtype=F64)
     x_grid = torch.full_like(m_grid, x)
@@ -540,15 +547,16 @@ def beta(beta_objective: Callable, optimal_q_beta: Callable, elbo: Callable, mod
         if b != 1.0 and distance < 1e-3:
             checks.fail(name, f"at β = {b} your (m*, s*) is the exact posterior, the optimum of β = 1 only.",
                         "the KL term must be weighted by β: solve ∂F_β/∂m = 0 and ∂F_β/∂(s²) = 0 with β in them.")
-        if stored:
-            variants = {"(m*, s*) maximizes β E_q[log p(x|z)] − KL: β multiplies the KL term, not the expected "
-                        "log-likelihood.": BETA_ON_LIKELIHOOD_OPTIMUM[b],
-                        "β divides σ² where it should multiply it (the KL term carries β).": BETA_MISPLACED[b],
-                        "s* is a standard deviation: take the square root of the optimal variance.":
-                        (BETA_OPTIMUM[b][0], BETA_OPTIMUM[b][1] ** 2)}
+        if stored or variants:
+            named = variants if not stored else {
+                BETA_ON_LIKELIHOOD_HINT: BETA_ON_LIKELIHOOD_OPTIMUM[b],
+                BETA_DIVIDES_HINT: BETA_MISPLACED[b],
+                "s* is a standard deviation: take the square root of the optimal variance.":
+                    (BETA_OPTIMUM[b][0], BETA_OPTIMUM[b][1] ** 2)}
             if b != 1.0:
-                mistake = checks.match_variant(got, {k: torch.tensor(v, dtype=F64) for k, v in variants.items()},
-                                               rtol=1e-6)
+                table = {k: torch.tensor(v[b] if isinstance(v, dict) else v, dtype=F64) for k, v in named.items()
+                         if not isinstance(v, dict) or b in v}
+                mistake = checks.match_variant(got, table, rtol=1e-6)
                 if mistake:
                     checks.fail(name, f"at β = {b}, (m*, s*) = ({m_b.item():.4f}, {s_b.item():.4f}).", mistake)
         _beta_stationary(name, beta_objective, x_t, model, m_b, s_b, b)
