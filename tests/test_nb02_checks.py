@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests import nbtools
-from utils import checks, widgets
+from utils import checks, checks_elbo, widgets
 
 NB = "02_latent_variables_elbo"
 F64 = torch.float64
@@ -40,13 +40,13 @@ def run(nb, source_or_marker: str, ns: dict) -> BaseException | None:
     return nbtools.run_source(source, ns)
 
 
-DEFINING = ["jensen_gap", "positive_samples", "gmm_log_joint", "e_step", "check_em_run", "kl_normal_std", "kl_reference",
-            "expected_log_likelihood", "elbo_reference", "iw_bound", "check_iw_bound", "beta_objective", "check_beta"]
+DEFINING = ["jensen_gap", "gmm_log_joint", "e_step", "kl_normal_std", "expected_log_likelihood", "iw_bound",
+            "beta_objective"]
 
 
 def namespace(nb, **overrides):
-    ns = {"torch": torch, "math": math, "itertools": itertools, "time": time, "checks": checks, "widgets": widgets,
-          "device": torch.device("cpu")}
+    ns = {"torch": torch, "math": math, "itertools": itertools, "time": time, "checks": checks,
+          "checks_elbo": checks_elbo, "widgets": widgets, "device": torch.device("cpu")}
     for name in DEFINING:
         assert nbtools.run_source(nbtools.cell_defining(nb, name), ns) is None, name
     ns.update(overrides)
@@ -83,10 +83,20 @@ def fails_with(nb, grade_id, says, **wrong):
 @pytest.mark.parametrize(("wrong", "says"), [
     (lambda s: torch.log(s).mean(-1) - torch.log(s.mean(-1)), "the sign is flipped"),
     (lambda s: torch.log(s.sum(-1)) - torch.log(s).mean(-1), "off by log N"),
-    (lambda s: torch.log(s.mean()) - torch.log(s).mean() + 0.05, "standard errors from the exact gap"),
+    (lambda s: torch.log(s.mean(-1)) - torch.log(s).mean(-1) + 0.05, "standard errors from the exact gap"),
 ])
 def test_jensen_visible_catches(nb, wrong, says):
     fails_with(nb, "ex2_1_visible", says, jensen_gap=wrong)
+
+
+def test_jensen_visible_catches_the_wrong_dimension(nb):
+    """#19.3 mutant: reduced over dim=0 (passed main's visible check, whose inputs were all 1-d)."""
+    fails_with(nb, "ex2_1_visible", "not over dim=0",
+               jensen_gap=lambda s: torch.log(s.mean(dim=0)) - torch.log(s).mean(dim=0))
+
+
+def test_jensen_visible_checks_finiteness_first(nb):
+    fails_with(nb, "ex2_1_visible", "NaN or infinite", jensen_gap=lambda s: torch.log(s.mean(-1) - 1.0))
 
 
 def test_jensen_hidden_catches_reducing_everything(nb):
@@ -178,6 +188,35 @@ def test_kl_checks_catch(nb, wrong, says):
     assert "expected" not in hidden.replace("expected shape", "")
 
 
+def kl_by_distributions(mu, logvar):
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    return torch.distributions.kl_divergence(q, torch.distributions.Normal(torch.zeros_like(mu), 1.0)).sum(-1)
+
+
+def test_kl_checks_enforce_no_torch_distributions(nb):
+    """#19.1: the rule "you may not use torch.distributions" is enforced (main enforced it nowhere)."""
+    fails_with(nb, "ex2_3_visible", "uses torch.distributions.Normal", kl_normal_std=kl_by_distributions)
+    fails_with(nb, "ex2_3_hidden", "uses torch.distributions.Normal", kl_normal_std=kl_by_distributions)
+
+
+def test_elbo_check_enforces_no_torch_distributions(nb):
+    def elbo(x, m, s, model):  # factorization #1 with torch.distributions: the removed elbo_reference
+        q = torch.distributions.Normal(m, s)
+        return model.log_marginal(x) - torch.distributions.kl_divergence(q, torch.distributions.Normal(
+            *model.posterior(x)))
+    fails_with(nb, "ex2_4_visible", "uses torch.distributions", elbo=elbo)
+
+
+def test_no_answer_in_the_student_version_or_the_check_module():
+    """#19.1: no reference implementation in what a student reads or imports (key expressions of each answer)."""
+    student = (nbtools.ROOT / "notebooks" / f"{NB}.ipynb").read_text()
+    module = (nbtools.ROOT / "utils" / "checks_elbo.py").read_text()
+    for text in (student, module):
+        for answer in ("kl_reference", "elbo_reference", "kl_divergence", "logvar.exp() - 1", "- 1.0 - logvar",
+                       "logsumexp(log_w", "w**2 * s**2) / (2", "w * x / (w**2 + beta"):
+            assert answer not in text, answer
+
+
 def test_kl_check_catches_in_place_changes(nb):
     def in_place(mu, lv):
         mu.mul_(1.0)
@@ -214,11 +253,17 @@ def test_elbo_identity_checks_catch(nb, elbo, says):
     fails_with(nb, "ex2_4_hidden", says, elbo=elbo)
 
 
-def elbo_mc_factory(se_scale=lambda n: 1 / math.sqrt(n), from_prior=False):
+def elbo_mc_factory(se_scale=lambda n: 1 / math.sqrt(n), from_prior=False, log_q="right"):
     def elbo_mc(x, m, s, model, n_samples, generator):
         eps = torch.randn(n_samples, generator=generator)
         z = eps if from_prior else m + s * eps
-        terms = model.log_joint(x, z) - torch.distributions.Normal(m, s).log_prob(z)
+        if log_q == "right":
+            lq = torch.distributions.Normal(m, s).log_prob(z)
+        elif log_q == "no 1/s²":  # #19.3: (z − m)² where (z − m)² / s² belongs
+            lq = -0.5 * math.log(2 * math.pi) - torch.log(s) - 0.5 * (z - m) ** 2
+        else:  # "no log s"
+            lq = -0.5 * math.log(2 * math.pi) - 0.5 * ((z - m) / s) ** 2
+        terms = model.log_joint(x, z) - lq
         return terms.mean(), terms.std() * se_scale(n_samples)
     return elbo_mc
 
@@ -230,6 +275,15 @@ def elbo_mc_factory(se_scale=lambda n: 1 / math.sqrt(n), from_prior=False):
 ])
 def test_elbo_mc_checks_catch(nb, elbo_mc, says):
     fails_with(nb, "ex2_4_mc_visible", says, elbo_mc=elbo_mc)
+
+
+@pytest.mark.parametrize(("log_q", "says"), [("no 1/s²", "log q(z) is missing the 1/s²"),
+                                             ("no log s", "check log q(z) = −½ log(2π) − log s")])
+def test_elbo_mc_wrong_log_q_is_named_not_sampling(nb, log_q, says):
+    """#19.3: a wrong log q got "sample z from q, not from the prior"; without the 1/s² it passed (−1.6 s.e.)."""
+    for grade_id in ("ex2_4_mc_visible", "ex2_4_hidden"):
+        message = fails_with(nb, grade_id, says, elbo_mc=elbo_mc_factory(log_q=log_q))
+        assert "from the prior" not in message
 
 
 def test_elbo_mc_hidden_catches_wrong_stderr_at_posterior(nb):
@@ -250,6 +304,8 @@ def iw_factory(mode):
             per = log_w.mean(1)
         elif mode == "no 1/k":
             per = torch.logsumexp(log_w, 1)
+        elif mode == "wrong dim":  # #19.3: over the groups; for k = 1 one value, so a NaN standard error
+            per = torch.logsumexp(log_w, 0) - math.log(k)
         else:
             per = torch.logsumexp(log_w, 1) - math.log(k)
         return per.mean(), per.std() / math.sqrt(n_outer)
@@ -262,24 +318,60 @@ def test_iw_checks_catch(nb, mode, says):
     fails_with(nb, "ex2_5_hidden", says if mode == "mean of logs" else "above log p(x)", iw_bound=iw_factory(mode))
 
 
+def test_iw_logsumexp_over_the_wrong_dimension_is_caught_by_finiteness_first(nb):
+    """#19.3: a NaN standard error made every `est > bound` comparison False, so main's visible check passed."""
+    for grade_id in ("ex2_5_visible", "ex2_5_hidden"):
+        fails_with(nb, grade_id, "not over the groups (dim=0)", iw_bound=iw_factory("wrong dim"))
+
+
 # ---- 2.6 β-weighted objective -------------------------------------------------------------------------------------------
 
 def test_beta_checks_catch_posterior_for_every_beta(nb):
+    """#19.3: every β mistake got "gradient not 0 … or optimize longer"; each is named now."""
     posterior = {"optimal_q_beta": lambda x, model, beta: model.posterior(x)}
-    fails_with(nb, "ex2_6_visible", "gradient of beta_objective", **posterior)
-    ignores_beta = {"beta_objective": lambda x, m, s, model, beta: elbo_factory(ell_factory())(x, m, s, model)}
-    fails_with(nb, "ex2_6_visible", "the KL term must be weighted by β", **posterior, **ignores_beta)
+    for grade_id in ("ex2_6_visible", "ex2_6_hidden"):
+        message = fails_with(nb, grade_id, "is the exact posterior, the optimum of β = 1 only", **posterior)
+        assert "optimize longer" not in message
+
+
+def beta_misplaced(x, model, beta):
+    total = model.w**2 + model.sigma**2 / beta
+    return model.w * x / total, torch.full_like(x, math.sqrt(model.sigma**2 / total))
 
 
 def test_beta_checks_catch_beta_in_the_wrong_place(nb):
-    def wrong(x, model, beta):
-        total = model.w**2 + model.sigma**2 / beta
-        return model.w * x / total, torch.full_like(x, math.sqrt(model.sigma**2 / total))
-    fails_with(nb, "ex2_6_visible", "gradient of beta_objective", optimal_q_beta=wrong)
-    message = fails_with(nb, "ex2_6_hidden", "gradient of beta_objective", optimal_q_beta=wrong)
+    message = fails_with(nb, "ex2_6_visible", "β divides σ² where it should multiply it",
+                         optimal_q_beta=beta_misplaced)
+    assert "optimize longer" not in message
+    message = fails_with(nb, "ex2_6_hidden", "β divides σ² where it should multiply it", optimal_q_beta=beta_misplaced)
     assert "expected" not in message
 
 
 def test_beta_check_catches_an_objective_that_ignores_beta(nb):
-    fails_with(nb, "ex2_6_visible", "gradient of beta_objective",
-               beta_objective=lambda x, m, s, model, beta: elbo_factory(ell_factory())(x, m, s, model))
+    ignores = {"beta_objective": lambda x, m, s, model, beta: elbo_factory(ell_factory())(x, m, s, model)}
+    for grade_id in ("ex2_6_visible", "ex2_6_hidden"):
+        fails_with(nb, grade_id, "gives the same value for every β", **ignores)
+
+
+def test_beta_check_catches_beta_on_the_likelihood(nb):
+    def objective(x, m, s, model, beta):
+        kl = kl_right(m.reshape(-1, 1), (2 * torch.log(s)).reshape(-1, 1)).reshape(m.shape)
+        return beta * ell_factory()(x, m, s, model) - kl
+    fails_with(nb, "ex2_6_visible", "β multiplies the KL term, not the expected log-likelihood",
+               beta_objective=objective, optimal_q_beta=beta_misplaced)
+
+
+def test_beta_check_catches_a_variance_for_s(nb):
+    def variance(x, model, beta):
+        total = model.w**2 + beta * model.sigma**2
+        return model.w * x / total, torch.full_like(x, beta * model.sigma**2 / total)
+    fails_with(nb, "ex2_6_visible", "take the square root of the optimal variance", optimal_q_beta=variance)
+
+
+def test_the_probes_use_the_visible_checks_inputs():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "probes02", nbtools.ROOT / "solutions" / "grading" / NB / "probes.py")
+    probes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probes)
+    assert probes.KL_MU == checks_elbo.KL_MU and probes.KL_LOGVAR == checks_elbo.KL_LOGVAR

@@ -17,15 +17,26 @@ def test_jensen_numbers_both_sides_and_gap():
     assert r["f_of_mean"] == pytest.approx(6.25)
     assert r["mean_of_f"] == pytest.approx(0.25 * 1 + 0.75 * 9)
     assert r["gap"] == pytest.approx(7.0 - 6.25)
-    concave = widgets.jensen_numbers(np.log, 1.0, 3.0, 0.25)
-    assert concave["gap"] == pytest.approx(0.75 * math.log(3) - math.log(2.5))
-    assert concave["gap"] < 0
+    concave = widgets.jensen_numbers(np.log, 1.0, 3.0, 0.25, kind="concave")
+    assert concave["gap"] == pytest.approx(math.log(2.5) - 0.75 * math.log(3))
+    assert concave["gap"] > 0  # Exercise 2.1's sign: log E[X] − E[log X] ≥ 0
+
+
+def test_jensen_gap_is_never_negative_in_either_panel():
+    """The figure shows gap ≥ 0 in both panels, in Exercise 2.1's convention (no "−0.319 (≤ 0)")."""
+    jf = widgets.JensenFigure(a=0.5, b=4.0, lam=0.3)
+    for lam in np.linspace(0, 1, 21):
+        for fn, r in zip(jf.functions, jf.update(float(lam)), strict=True):
+            assert r["gap"] >= -1e-12, (fn.kind, lam)
+    assert all("−" not in t.get_text().split("gap = ")[1].split("=")[1] for t in jf.texts)
+    with pytest.raises(ValueError, match="kind"):
+        widgets.jensen_numbers(np.log, 1.0, 2.0, 0.5, kind="linear")
 
 
 @pytest.mark.parametrize("lam", [0.0, 1.0])
 def test_jensen_gap_closes_at_the_ends(lam):
-    for f in (np.square, np.log, np.exp):
-        assert widgets.jensen_numbers(f, 0.7, 2.9, lam)["gap"] == pytest.approx(0.0, abs=1e-12)
+    for f, kind in ((np.square, "convex"), (np.log, "concave"), (np.exp, "convex")):
+        assert widgets.jensen_numbers(f, 0.7, 2.9, lam, kind)["gap"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_jensen_numbers_rejects_lambda_outside_unit_interval():
@@ -45,9 +56,10 @@ def test_jensen_figure_update_moves_points_gap_and_text():
         assert jf.curve_points[i].get_ydata()[0] == pytest.approx(float(fn.f(x)))
         assert jf.chord_points[i].get_ydata()[0] == pytest.approx(0.8 * fn.f(0.5) + 0.2 * fn.f(4.0))
         assert list(jf.gap_lines[i].get_ydata()) == pytest.approx([r["f_of_mean"], r["mean_of_f"]])
-        assert f"gap = {r['gap']:+.3f}" in jf.texts[i].get_text()
+        assert f"= {r['gap']:.3f} (≥ 0)" in jf.texts[i].get_text()
         assert "λ = 0.80" in jf.texts[i].get_text()
-        assert (r["gap"] >= 0) == (fn.kind == "convex")
+        assert r["gap"] >= 0
+        assert r["gap"] == pytest.approx(abs(r["mean_of_f"] - r["f_of_mean"]))
     before = jf.curve_points[0].get_xdata()[0]
     jf.update(0.1)
     assert jf.curve_points[0].get_xdata()[0] != before

@@ -121,19 +121,24 @@ JENSEN_FUNCTIONS = (
 )
 
 
-def jensen_numbers(f: Callable[[np.ndarray], np.ndarray], a: float, b: float, lam: float) -> dict[str, float]:
+def jensen_numbers(f: Callable[[np.ndarray], np.ndarray], a: float, b: float, lam: float,
+                   kind: str = "convex") -> dict[str, float]:
     """The two sides of Jensen's inequality for two points a, b with weights λ and 1 − λ.
 
-    Returns x = λa + (1−λ)b, f_of_mean = f(x), mean_of_f = λ f(a) + (1−λ) f(b) and gap = mean_of_f − f_of_mean
-    (≥ 0 for convex f, ≤ 0 for concave f, 0 at λ = 0 or 1 or when a = b).
+    kind: 'convex' or 'concave', the shape of f. Returns x = λa + (1−λ)b, f_of_mean = f(x),
+    mean_of_f = λ f(a) + (1−λ) f(b) and gap ≥ 0, the amount by which Jensen's inequality holds:
+    mean_of_f − f_of_mean for a convex f, f_of_mean − mean_of_f for a concave f (as in Exercise 2.1,
+    log E[X] − E[log X]); 0 at λ = 0 or 1 or when a = b.
     """
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"λ must lie in [0, 1], got {lam}")
+    if kind not in ("convex", "concave"):
+        raise ValueError(f"kind must be 'convex' or 'concave', got {kind!r}")
     x = lam * a + (1 - lam) * b
     f_of_mean = float(f(np.float64(x)))
     mean_of_f = float(lam * f(np.float64(a)) + (1 - lam) * f(np.float64(b)))
-    return {"lam": float(lam), "x": float(x), "f_of_mean": f_of_mean, "mean_of_f": mean_of_f,
-            "gap": mean_of_f - f_of_mean}
+    gap = mean_of_f - f_of_mean if kind == "convex" else f_of_mean - mean_of_f
+    return {"lam": float(lam), "x": float(x), "f_of_mean": f_of_mean, "mean_of_f": mean_of_f, "gap": gap}
 
 
 class JensenFigure:
@@ -181,14 +186,14 @@ class JensenFigure:
         """Move the points, the gap segment and the texts to λ; return jensen_numbers for each panel."""
         results = []
         for i, fn in enumerate(self.functions):
-            r = jensen_numbers(fn.f, self.a, self.b, lam)
+            r = jensen_numbers(fn.f, self.a, self.b, lam, fn.kind)
             self.curve_points[i].set_data([r["x"]], [r["f_of_mean"]])
             self.chord_points[i].set_data([r["x"]], [r["mean_of_f"]])
             self.gap_lines[i].set_data([r["x"], r["x"]], [r["f_of_mean"], r["mean_of_f"]])
-            sign = "≥" if fn.kind == "convex" else "≤"
+            order = "chord − curve" if fn.kind == "convex" else "curve − chord"
             self.texts[i].set_text(f"λ = {lam:.2f}\nλf(a)+(1−λ)f(b) = {r['mean_of_f']:.3f}\n"
                                    f"f(λa+(1−λ)b) = {r['f_of_mean']:.3f}\n"
-                                   f"gap = {r['gap']:+.3f} ({sign} 0)")
+                                   f"gap = {order} = {r['gap']:.3f} (≥ 0)")
             results.append(r)
         self.numbers = results
         return results
@@ -198,7 +203,7 @@ class JensenFigure:
         panels = "; ".join(
             f"{fn.kind.capitalize()} panel, {_plain(fn.name)}: the chord's point lies "
             f"{'on or above' if fn.kind == 'convex' else 'on or below'} the curve's point, "
-            f"λf(a)+(1−λ)f(b) = {r['mean_of_f']:.3f} vs f(λa+(1−λ)b) = {r['f_of_mean']:.3f}, gap {r['gap']:+.3f}"
+            f"λf(a)+(1−λ)f(b) = {r['mean_of_f']:.3f} vs f(λa+(1−λ)b) = {r['f_of_mean']:.3f}, gap {r['gap']:+.3f} (≥ 0)"
             for fn, r in zip(self.functions, self.numbers, strict=True))
         return (f"Jensen's inequality at λ = {self.numbers[0]['lam']:.2f}, a = {self.a:g}, b = {self.b:g}: each panel draws "
                 f"the curve, the dashed chord between (a, f(a)) and (b, f(b)), a circle on the curve and a square on the "

@@ -10,10 +10,12 @@ from tests.grading.gradetools import assert_fails, judge
 from tests.test_nb02_checks import (
     EM_STEP_MISTAKES,
     KL_MISTAKES,
+    beta_misplaced,
     elbo_factory,
     elbo_mc_factory,
     ell_factory,
     iw_factory,
+    kl_by_distributions,
     kl_right,
     m_step_factory,
     tempered_e_step,
@@ -64,6 +66,13 @@ def test_solution_passes_every_hidden_test(grade_id):
 def test_jensen_mistakes_are_named(wrong, says):
     fails("ex2_1_visible", says, jensen_gap=wrong)
     fails("ex2_1_hidden", "jensen_gap (hidden)", jensen_gap=wrong)
+
+
+def test_jensen_wrong_dimension_is_named():
+    """#19.3 mutant: reduced over dim=0 (main's visible test saw only 1-d inputs)."""
+    fails("ex2_1_visible", "not over dim=0", jensen_gap=lambda s: torch.log(s.mean(0)) - torch.log(s).mean(0))
+    assert judge(NAME, "ex2_1_visible", _namespace(jensen_gap=lambda s: torch.log(s.mean(0)) - torch.log(s).mean(0))
+                 ).diagnosis == "jensen_wrong_dim"
 
 
 def test_jensen_reducing_everything_fails_the_batch():
@@ -129,6 +138,20 @@ def test_kl_mistakes_carry_their_diagnosis_id(wrong, diagnosis):
         assert judge(NAME, grade_id, _namespace(kl_normal_std=wrong)).diagnosis == diagnosis
 
 
+def test_torch_distributions_is_refused_where_the_exercise_forbids_it():
+    """#19.1: the rule "no torch.distributions" is enforced by the judges too (the probes switch it off)."""
+    for grade_id in ("ex2_3_visible", "ex2_3_hidden"):
+        assert judge(NAME, grade_id, _namespace(kl_normal_std=kl_by_distributions)).diagnosis == \
+            "uses_torch_distributions"
+
+    def elbo(x, m, s, model):
+        q = torch.distributions.Normal(m, s)
+        return model.log_marginal(x) - torch.distributions.kl_divergence(q, torch.distributions.Normal(
+            *model.posterior(x)))
+    for grade_id in ("ex2_4_visible", "ex2_4_hidden"):
+        fails(grade_id, "uses torch.distributions", elbo=elbo)
+
+
 def test_kl_memorised_visible_answer_fails_the_hidden_inputs():
     def memorised(mu, logvar):
         return kl_right(mu, logvar) if mu.shape in ((5, 3), (2, 4)) else torch.ones(mu.shape[:-1])
@@ -158,6 +181,16 @@ def test_elbo_mistakes_are_named(elbo, says):
 ])
 def test_elbo_mc_mistakes_are_named(elbo_mc, says):
     fails("ex2_4_mc_visible", says, elbo_mc=elbo_mc)
+
+
+@pytest.mark.parametrize(("log_q", "diagnosis"), [("no 1/s²", "log_q_missing_inverse_variance"),
+                                                   ("no log s", "log_q_wrong")])
+def test_elbo_mc_wrong_log_q_is_named(log_q, diagnosis):
+    """#19.3: a wrong log q got "sample z from q, not from the prior" from the hidden tests too."""
+    for grade_id in ("ex2_4_mc_visible", "ex2_4_hidden"):
+        message = assert_fails(NAME, grade_id, _namespace(elbo_mc=elbo_mc_factory(log_q=log_q)), "log q(z)",
+                               diagnosis)
+        assert "from the prior" not in message
 
 
 def test_elbo_mc_with_another_random_stream_passes():
@@ -191,27 +224,33 @@ def test_iw_mistakes_are_named(mode, visible_says, hidden_says):
     assert "log p(x) =" not in message
 
 
+def test_iw_logsumexp_over_groups_is_named():
+    """#19.3: the NaN standard error is diagnosed before any comparison with it."""
+    for grade_id in ("ex2_5_visible", "ex2_5_hidden"):
+        assert_fails(NAME, grade_id, _namespace(iw_bound=iw_factory("wrong dim")), "not over the groups (dim=0)",
+                     "iw_logsumexp_over_groups")
+
+
 # ---- 2.6 -------------------------------------------------------------------------------------------------------------
 
-def test_beta_posterior_for_every_beta_fails():
-    fails("ex2_6_visible", "gradient of beta_objective", optimal_q_beta=lambda x, model, beta: model.posterior(x))
-    ignores_beta = elbo_factory(ell_factory())
-    fails("ex2_6_visible", "the KL term must be weighted by β", optimal_q_beta=lambda x, model, beta: model.posterior(x),
-          beta_objective=lambda x, m, s, model, beta: ignores_beta(x, m, s, model))
+def ignores_beta(x, m, s, model, beta):  # noqa: ARG001 - the mistake
+    return elbo_factory(ell_factory())(x, m, s, model)
 
 
-def test_beta_in_the_wrong_place_fails():
-    def wrong(x, model, beta):
-        total = model.w**2 + model.sigma**2 / beta
-        return model.w * x / total, torch.full_like(x, math.sqrt(model.sigma**2 / total))
+def test_beta_mistakes_are_named():
+    """#19.3: the β mistakes all got "gradient not 0 … or optimize longer"."""
+    for grade_id in ("ex2_6_visible", "ex2_6_hidden"):
+        assert_fails(NAME, grade_id, _namespace(optimal_q_beta=lambda x, model, beta: model.posterior(x)),
+                     "the exact posterior", "beta_posterior_for_every_beta")
+        assert_fails(NAME, grade_id, _namespace(optimal_q_beta=beta_misplaced), "β divides σ²",
+                     "beta_divides_sigma2")
+        assert_fails(NAME, grade_id, _namespace(beta_objective=ignores_beta), "the same value for every β",
+                     "beta_objective_ignores_beta")
 
-    fails("ex2_6_visible", "gradient of beta_objective", optimal_q_beta=wrong)
-    message = fails("ex2_6_hidden", "gradient of beta_objective", optimal_q_beta=wrong)
-    assert "expected" not in message
 
-
-def test_beta_consistently_misplaced_passes_visible_but_fails_hidden():
-    """β on the log-likelihood instead of the KL, in both functions: a stationary maximum, but of the wrong objective."""
+def test_beta_consistently_misplaced_is_named():
+    """β on the log-likelihood instead of the KL, in both functions: a stationary maximum, but of the wrong objective;
+    main's visible judge passed it."""
     ns = _namespace()
     ell, kl = ns["expected_log_likelihood"], ns["kl_normal_std"]
 
@@ -222,6 +261,6 @@ def test_beta_consistently_misplaced_passes_visible_but_fails_hidden():
         total = beta * model.w**2 + model.sigma**2
         return beta * model.w * x / total, torch.full_like(x, math.sqrt(model.sigma**2 / total))
 
-    assert judge(NAME, "ex2_6_visible", _namespace(beta_objective=objective, optimal_q_beta=optimum)).passed
-    message = fails("ex2_6_hidden", "closed_form", beta_objective=objective, optimal_q_beta=optimum)
+    fails("ex2_6_visible", "β multiplies the KL term", beta_objective=objective, optimal_q_beta=optimum)
+    message = fails("ex2_6_hidden", "β multiplies the KL term", beta_objective=objective, optimal_q_beta=optimum)
     assert "largest difference" not in message

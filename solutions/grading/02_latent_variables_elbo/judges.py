@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from instructor.grading.judge import Fail, criteria, get_value, match_mistake, require_close
+from instructor.grading.judge import Fail, criteria, flag, get_value, match_mistake, require_close
 from instructor.grading.spec import probes_beside
 from utils.widgets import LinearGaussian
 
@@ -54,6 +54,15 @@ DIAGNOSES = (  # the typical mistakes these judges name (Verdict.diagnosis), cou
     "iw_decreasing_in_k",
     "iw_mean_of_log_weights",
     "beta_not_applied",
+    "jensen_wrong_dim",
+    "uses_torch_distributions",
+    "log_q_missing_inverse_variance",
+    "log_q_wrong",
+    "iw_logsumexp_over_groups",
+    "beta_posterior_for_every_beta",
+    "beta_objective_ignores_beta",
+    "beta_on_likelihood",
+    "beta_divides_sigma2",
 )
 
 # the probes' constants (inputs, sizes, seeds), which the judges use too
@@ -76,6 +85,13 @@ THETA_HIDDEN = probes.THETA_HIDDEN
 TRUE_THETA = probes.TRUE_THETA
 X_H = probes.X_H
 X_OBS = probes.X_OBS
+
+
+def _by_hand(got: dict, what: str) -> None:
+    """The closed-form exercises are written by hand: the probe switched torch.distributions off."""
+    if flag(got, "uses_distributions"):
+        raise Fail(f"{what} uses torch.distributions", "this exercise is to be written by hand: derive the formula "
+                   "and use torch functions only.", "uses_torch_distributions")
 
 
 def _finite(name: str, value: torch.Tensor, hint: str = "", diagnosis: str = "") -> None:
@@ -101,6 +117,13 @@ def _jensen_stderr(samples: torch.Tensor) -> torch.Tensor:
 @criteria("jensen_gap")
 def judge_jensen_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by its statistics
     n = JENSEN_VISIBLE[0]
+    batch = get_value(got, "batch", finite=False)
+    _finite("the gaps", batch, "log of a positive number only: log(mean) − mean(log).")
+    if tuple(batch.shape) != (5,):
+        over_variables = tuple(batch.shape) == (n,)
+        raise Fail(f"on a (5, N) batch the gaps have shape {tuple(batch.shape)}, expected (5,)",
+                   "reduce over the last dimension (the samples), not over dim=0 (the variables)." if over_variables
+                   else "reduce over the last dimension (the samples).", "jensen_wrong_dim" if over_variables else "")
     details = []
     for name, samples in probes._positive_samples(*JENSEN_VISIBLE).items():
         exact = JENSEN_EXACT[name]
@@ -210,6 +233,7 @@ def _check_em(got: dict, x: torch.Tensor, theta_true, show_expected: bool) -> st
 
 @criteria("e_step and m_step")
 def judge_em_steps_visible(got: dict, want: dict) -> str:
+    _by_hand(got, "e_step")
     resp = get_value(got, "resp", finite=False)  # NaN or inf is diagnosed below, with the likely cause
     if tuple(resp.shape) != (4, 3):
         transposed = tuple(resp.shape) == (3, 4)
@@ -249,6 +273,7 @@ def judge_em_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by 
 
 @criteria("e_step, m_step and EM (hidden)")
 def judge_em_hidden(got: dict, want: dict) -> str:
+    _by_hand(got, "e_step")
     require_close("resp", got, want["resp"], rtol=1e-6, atol=1e-12, hidden=True,
                   hint="responsibilities are softmax over the components of log π_k + log N(x_n; μ_k, σ_k²), in log space.")
     require_close("log_px", got, want["log_px"], rtol=1e-9, atol=1e-8, hidden=True,
@@ -284,6 +309,7 @@ def _kl_mistakes(mu: torch.Tensor, logvar: torch.Tensor) -> dict[str, tuple[str,
 
 
 def _check_kl(got: dict, want: dict, inputs: dict, hidden: bool) -> None:
+    _by_hand(got, "kl_normal_std")
     for name, (mu, logvar) in inputs.items():
         value = get_value(got, name, mu.shape[:-1], hint="sum over the latent dimensions (the last one), keep the batch.")
         if not torch.allclose(value, want[name].double(), rtol=1e-6, atol=1e-10):
@@ -301,7 +327,7 @@ def judge_kl_visible(got: dict, want: dict) -> str:
     if not get_value(got, "zero").abs().max().item() <= 1e-12:
         raise Fail("KL(N(0, I) ‖ N(0, I)) must be 0. Hint: at mu = 0, logvar = 0 every term must cancel.",
                    diagnosis="kl_nonzero_at_prior")
-    return "5 Gaussians in 3 dimensions match torch.distributions.kl_divergence"
+    return "5 Gaussians in 3 dimensions match the reference"
 
 
 @criteria("kl_normal_std (hidden)")
@@ -319,6 +345,7 @@ def _elbo_reference(x, m, s, model: LinearGaussian) -> torch.Tensor:
 
 def _check_elbo(got: dict, want: dict, cases: dict, hidden: bool) -> None:
     """check_elbo_identity: F + KL(q ‖ p(z|x)) = log p(x) to 1e-6, i.e. F equal to the reference within 1e-6."""
+    _by_hand(got, "elbo")
     for name, (model, _x, m, s) in cases.items():
         value = get_value(got, name, m.shape, hint="one ELBO per (x, m, s): no reduction.")
         reference = want[name].double()
@@ -381,20 +408,36 @@ def _check_elbo_mc(got: dict, prefix: str, model: LinearGaussian, x: float, m: f
     return f"{est:.4f} ± {se:.4f} ({(est - F) / se_true:+.2f} standard errors from the closed form)"
 
 
+def _check_mc_posterior(got: dict, prefix: str, model: LinearGaussian, x: float, n: int) -> None:
+    """At q = the posterior every term log p(x, z) − log q(z) is log p(x): exact, standard error 0. Checked first,
+    it tells a wrong log q (named) from sampling z from the prior (which stays exact here)."""
+    est = get_value(got, f"{prefix}.estimate", ()).item()
+    se = get_value(got, f"{prefix}.stderr", ()).item()
+    log_px = model.log_marginal(x).item()
+    if abs(est - log_px) <= 1e-9 and abs(se) <= 1e-9:
+        return
+    s = model.posterior(x)[1].item()
+    missing = 0.5 * (s**2 - 1)  # the mean of ½ ε² (s² − 1): (z − m)² where (z − m)² / s² belongs
+    se_missing = abs(missing) * math.sqrt(2 / n)  # the standard error of that mean
+    if abs(est - log_px - missing) < 4 * se_missing and 0.5 < se / se_missing < 2:
+        raise Fail("at q = the posterior the estimate is not exactly log p(x)", "log q(z) is missing the 1/s²: "
+                   "log N(z; m, s²) = −½ log(2π) − log s − (z − m)² / (2 s²).", "log_q_missing_inverse_variance")
+    raise Fail("with q = the posterior every term is log p(x): the estimate must be exact, its s.e. 0",
+               "each term log p(x, z) − log q(z) must equal log p(x) when q is the posterior: check log q(z) = "
+               "−½ log(2π) − log s − (z − m)² / (2 s²), at the z you drew from q.", "log_q_wrong")
+
+
 @criteria("elbo_mc")
 def judge_elbo_mc_visible(got: dict, want: dict) -> str:  # noqa: ARG001 - judged by its statistics
-    return _check_elbo_mc(got, "mc", *MC_VISIBLE, hidden=False)
+    _check_mc_posterior(got, "mc_posterior", MODEL, X_OBS, probes.MC_POSTERIOR_VISIBLE[0])
+    return "exact at q = posterior; " + _check_elbo_mc(got, "mc", *MC_VISIBLE, hidden=False)
 
 
 @criteria("elbo and elbo_mc (hidden)")
 def judge_elbo_hidden(got: dict, want: dict) -> str:
     _check_elbo(got, {k: want[k] for k in ("grid", "one_x_per_q")}, probes._elbo_grid_hidden(), hidden=True)
+    _check_mc_posterior(got, "mc_posterior", MODEL_H, X_H, 50)
     detail = _check_elbo_mc(got, "mc", *MC_HIDDEN, hidden=True)
-    est = get_value(got, "mc_posterior.estimate", ()).item()
-    se = get_value(got, "mc_posterior.stderr", ()).item()
-    if not (abs(est - MODEL_H.log_marginal(X_H).item()) <= 1e-9 and abs(se) <= 1e-9):
-        raise Fail("with q = the posterior every term is log p(x): the estimate must be exact, its s.e. 0. Hint: each "
-                    "term is log p(x, z) − log q(z).")
     return f"identity on a grid and per-q observations; Monte Carlo {detail}; exact at q = posterior"
 
 
@@ -406,10 +449,15 @@ def _check_iw(got: dict, model, x, m, s, ks, n_outer, seed, hidden: bool) -> str
     F = _elbo_reference(x_t, torch.tensor(m, dtype=F64), torch.tensor(s, dtype=F64), model).item()
     results = []
     for k in ks:
-        est = get_value(got, f"k{k}.estimate", ()).item()
-        se = get_value(got, f"k{k}.stderr", ()).item()
+        est = get_value(got, f"k{k}.estimate", (), finite=False).item()  # NaN or inf: diagnosed below
+        se = get_value(got, f"k{k}.stderr", (), finite=False).item()
         if not (math.isfinite(est) and math.isfinite(se)):
-            raise Fail(f"L_{k} or its standard error is NaN or inf.")
+            over_groups = k == 1 and math.isfinite(est)
+            raise Fail(f"L_{k} or its standard error is NaN or inf",
+                       "take logsumexp over the k samples of each group (dim=1), not over the groups (dim=0): then "
+                       "there are n_outer group values to average." if over_groups
+                       else "use torch.logsumexp for log Σ_i exp(log w_i).",
+                       "iw_logsumexp_over_groups" if over_groups else "")
         if est > log_px + 4 * se + 1e-9:
             no_mean = abs(est - log_px - math.log(k)) < 0.5
             raise Fail(f"L_{k} = {est:.4f} lies above log p(x)" + ("" if hidden else f" = {log_px:.4f}"),
@@ -453,12 +501,28 @@ def _check_beta(got: dict, model: LinearGaussian, x: float, betas, hidden: bool)
     the exact posterior, β ≠ 1 does not."""
     require_close("objective_beta1", got, get_value(got, "elbo", (3,)), rtol=1e-12, atol=1e-12, hidden=hidden,
                   hint="beta_objective at β = 1 must equal your elbo.")
+    values = get_value(got, "objective_betas", (len(betas), len(probes.BETA_M_GRID)))
+    if all(torch.allclose(v, values[0], rtol=1e-12, atol=1e-12) for v in values):
+        raise Fail("beta_objective gives the same value for every β",
+                   "F_β = E_q[log p(x | z)] − β · KL(q ‖ p(z)): multiply the KL term by β.", "beta_objective_ignores_beta")
     post_mean, post_std = (v.item() for v in model.posterior(x))
+    w, sigma2 = model.w, model.sigma**2
     for i, beta in enumerate(betas):
         m_b = get_value(got, f"beta{i}.m", ()).item()
         s_b = get_value(got, f"beta{i}.s", ()).item()
         if not s_b > 0:
             raise Fail(f"s* = {s_b:.3g} at β = {beta}: a standard deviation must be positive.")
+        if beta != 1.0 and math.hypot(m_b - post_mean, s_b - post_std) < 1e-3:
+            raise Fail(f"at β = {beta} your (m*, s*) is the exact posterior, the optimum of β = 1 only",
+                       "the KL term must be weighted by β: solve ∂F_β/∂m = 0 and ∂F_β/∂(s²) = 0 with β in them.",
+                       "beta_posterior_for_every_beta")
+        total = w**2 + sigma2 / beta  # σ²/β where βσ² belongs
+        if beta != 1.0 and math.hypot(m_b - w * x / total, s_b - math.sqrt(sigma2 / beta / total)) < 1e-6:
+            raise Fail(f"at β = {beta} (m*, s*) maximizes β E_q[log p(x|z)] − KL", "β multiplies the KL term, not "
+                       "the expected log-likelihood.", "beta_on_likelihood")
+        if beta != 1.0 and math.hypot(m_b - w * x / total, s_b - math.sqrt(sigma2 / total)) < 1e-6:
+            raise Fail(f"at β = {beta} (m*, s*) is not the maximum", "β divides σ² where it should multiply it "
+                       "(the KL term carries β).", "beta_divides_sigma2")
         grad = get_value(got, f"beta{i}.grad", (2,))
         if not grad.norm().item() <= 1e-6:
             raise Fail(f"at β = {beta} the gradient of beta_objective at (m*, s*) has size {grad.norm().item():.3g}, not 0 "
