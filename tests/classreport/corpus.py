@@ -71,6 +71,7 @@ KL_HALF_02 = ("kl_missing_half", "✗ kl_normal: twice the expected KL. Hint: th
 NOT_NORMALISED = ("responsibilities_not_normalised", "✗ e_step: responsibilities do not sum to 1 over components.")
 ELBO_OTHER = ("", "✗ elbo: relative error 0.31 on the hidden grid (tol 1e-4)")
 WRITTEN_02 = {"2.1q": "Because log is concave, the mean of the logs is below the log of the mean.",
+              "2.4q": "The posterior is bimodal and a Gaussian has one mode; the printed gap log p(x) - ELBO is left.",
               "2.5q": "YOUR ANSWER HERE", "2.6q": ""}
 
 

@@ -56,14 +56,14 @@ def test_a_partial_student_entry_is_refused(fresh):
 def test_grades_of_an_older_version_of_the_assignment_are_refused_with_the_change(fresh, capsys):
     folder = fresh(NB05)
 
-    def older(data):  # the trained-VAE part was worth 2 points then, and 5.1 had no hidden test
+    def older(data):  # the trained-VAE part was worth 3 points then (2 now), and 5.1 had no hidden test
         parts = data["parts_fingerprint"]["parts"]
         parts[:] = [p for p in parts if p[0] != "ex5_1_hidden"]
-        next(p for p in parts if p[0] == "ex5_3_trained")[2] = 2.0
+        next(p for p in parts if p[0] == "ex5_3_trained")[2] = 3.0
         data["parts_fingerprint"]["sha256"] = "0" * 64
 
     _edit_json(folder, older)
-    with pytest.raises(GradesError, match=r"older version of 05_vae.*ex5_1_hidden added; ex5_3_trained was 2 point"):
+    with pytest.raises(GradesError, match=r"older version of 05_vae.*ex5_1_hidden added; ex5_3_trained was 3 point"):
         load_grades(folder)
     assert report_main([str(folder)]) == 2 and not (folder / "report.html").exists()
     assert export.main([str(folder), "--format", "csv", "--out", str(folder / "x.csv")]) == 2

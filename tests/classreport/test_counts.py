@@ -36,12 +36,14 @@ def test_score_distributions_keep_regular_and_extra_credit_apart(graded):
     dists = {d.label: d for d in stats.score_distributions(load_grades(graded[NB05]))}
     total, extra = dists["Total"], dists["Extra credit total"]
     assert (total.maximum, total.extra_credit, extra.maximum, extra.extra_credit) == (25, False, 10, True)
-    assert len(total.scores) == 19 and total.full_marks == 3  # the three solutions
+    # 22 auto-graded points + 3 for the written 5.3q, not graded yet (counted 0): the solutions have 22, none full marks
+    assert len(total.scores) == 19 and total.full_marks == 0 and sorted(total.scores)[-3:] == [22.0, 22.0, 22.0]
     assert dists["Exercise 5.6"].extra_credit and not dists["Exercise 5.1"].extra_credit
-    # 5.1 (5 points): solutions, half-*, pixels-*, crash-a, slow-a pass; sigma-b lost only the hidden test (2 points)
-    assert sorted(dists["Exercise 5.1"].scores).count(5.0) == 11 and 3.0 in dists["Exercise 5.1"].scores
+    # 5.1 (4 points): solutions, half-*, pixels-*, crash-a, slow-a pass; sigma-b lost only the hidden test (2 points);
+    # blank-*, sigma-a, sigma-c fail both, mem-a, junk-a, gone-a have no verdicts: 0
+    assert sorted(dists["Exercise 5.1"].scores).count(4.0) == 11 and 2.0 in dists["Exercise 5.1"].scores
     values, counts = bar_counts(dists["Exercise 5.1"])
-    assert values == [0, 1, 2, 3, 4, 5] and counts == [7, 0, 0, 1, 0, 11]
+    assert values == [0, 1, 2, 3, 4] and counts == [7, 0, 1, 0, 11]
 
 
 def test_statuses_and_grading_time(graded):
@@ -53,9 +55,10 @@ def test_statuses_and_grading_time(graded):
 
 def test_written_answers_to_grade_per_question(graded):
     pending = {p.exercise: p for p in stats.written_pending(load_grades(graded[NB02]))}
-    assert list(pending) == ["2.1q", "2.5q", "2.6q"]
-    # 9 ran and answered 2.1q; gone-a submitted nothing; 2.5q was left as the placeholder, 2.6q empty
+    assert list(pending) == ["2.1q", "2.4q", "2.5q", "2.6q"]
+    # 9 ran and answered 2.1q and 2.4q; gone-a submitted nothing; 2.5q was left as the placeholder, 2.6q empty
     assert (pending["2.1q"].answered, pending["2.1q"].unanswered, pending["2.1q"].graded) == (9, 1, 0)
+    assert (pending["2.4q"].answered, pending["2.4q"].unanswered) == (9, 1) and not pending["2.4q"].extra_credit
     assert (pending["2.5q"].answered, pending["2.5q"].unanswered) == (0, 10) and pending["2.5q"].extra_credit
 
 
@@ -77,7 +80,7 @@ def test_merge_of_manual_grades_reaches_grades_json_and_rebuilds_the_report(fres
     pending = {p.exercise: p for p in stats.written_pending(grades)}
     assert pending["2.1q"].graded == 2 and pending["2.1q"].answered == 7
     sol = next(s for s in grades.students if s.student == "sol-a")
-    assert sol.manual == {"2.1q": 1.0} and grades.total(sol, False) == 20.0  # 19 auto-graded + 1 by hand
+    assert sol.manual == {"2.1q": 1.0} and grades.total(sol, False) == 17.0  # 16 auto-graded + 1 by hand
     after = report.read_text()
     assert after.startswith("<!DOCTYPE html>") and "<td class=\"num\">7</td>" in after  # 7 answered, to grade
     assert PER_STUDENT_MARK in after and "<th scope=\"row\">sol-a</th>" in after  # the option was kept

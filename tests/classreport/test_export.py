@@ -83,8 +83,9 @@ def test_canvas_file_follows_canvas_import_format(graded, tmp_path, capsys):
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "05_vae (4242)"]
     assert rows[1] == ["    Points Possible", "", "", "", "", "25"]
     grades = check_canvas(rows)
-    # sol-a: 25 + 10 extra; sigma-a lost 5.1 (5 points); blank-a nothing; gone-a and dropped: --missing zero
-    assert grades == {"": "25", "sola": "35", "sigmaa": "30", "blanka": "0", "gonea": "0", "dropped": "0"}
+    # sol-a: 22 auto-graded + 10 extra (5.3q, 3 points, not graded yet); sigma-a lost 5.1 (4 points); blank-a nothing;
+    # gone-a and dropped: --missing zero
+    assert grades == {"": "25", "sola": "32", "sigmaa": "28", "blanka": "0", "gonea": "0", "dropped": "0"}
     assert rows[2][:5] == ["Able, Sol", "101", "S101", "sola", "A"]
     said = capsys.readouterr()
     assert "no submission (zero): 2: gone-a, dropped" in said.out
@@ -98,7 +99,7 @@ def test_canvas_without_points_possible_row_and_extra_credit_left_out(graded, tm
                         "VAE homework", "--out", str(out)]) == 0
     rows = _read(out)
     assert rows[0][-1] == "VAE homework" and "Points Possible" not in rows[1][0]
-    assert check_canvas(rows) == {"sola": "25", "sigmaa": "20", "blanka": "0", "gonea": "", "dropped": ""}
+    assert check_canvas(rows) == {"sola": "22", "sigmaa": "18", "blanka": "0", "gonea": "", "dropped": ""}
 
 
 def test_moodle_file_follows_moodle_import_format(graded, tmp_path):
@@ -106,7 +107,7 @@ def test_moodle_file_follows_moodle_import_format(graded, tmp_path):
     roster = _roster(tmp_path / "r.csv")
     assert export.main([str(graded[NB05]), "--format", "moodle", "--roster", str(roster), "--missing", "blank",
                         "--out", str(out)]) == 0
-    assert check_moodle(_read(out), "email") == {"sol.a@example.edu": "35", "sigma.a@example.edu": "30",
+    assert check_moodle(_read(out), "email") == {"sol.a@example.edu": "32", "sigma.a@example.edu": "28",
                                                  "blank.a@example.edu": "0", "gone.a@example.edu": "",
                                                  "d@example.edu": ""}
     rows = [(*r[:2], r[1].lower(), *r[2:]) for r in ROSTER]  # a username column
@@ -124,7 +125,7 @@ def test_merged_written_answers_count_in_the_export(fresh, tmp_path):
     rows = _read(manual)
     for row in rows[1:]:
         if row[0] == "sol-a":
-            row[3] = "1"  # 2.1q, 2.5q (extra), 2.6q (extra): full marks
+            row[3] = "2"  # 2.1q, 2.4q, 2.5q (extra), 2.6q (extra), 2 points each: full marks
     with open(manual, "w", newline="") as handle:
         csv.writer(handle).writerows(rows)
     assert grade.main(["merge", str(folder), str(manual)]) == 0
@@ -132,8 +133,8 @@ def test_merged_written_answers_count_in_the_export(fresh, tmp_path):
     assert export.main([str(folder), "--format", "csv", "--out", str(out)]) == 0
     table = {r[0]: r for r in _read(out)}
     assert table["student"] == export.CSV_COLUMNS
-    assert table["sol-a"][3:8] == ["30", "20", "20", "10", ""]  # 19 + 1 regular, 8 + 2 extra; nothing to grade
-    assert table["sol-b"][3:8] == ["27", "20", "19", "8", "2.1q 2.5q 2.6q"]
+    assert table["sol-a"][3:8] == ["30", "20", "20", "10", ""]  # 16 + 2·2 regular, 6 + 2·2 extra; nothing to grade
+    assert table["sol-b"][3:8] == ["22", "20", "16", "6", "2.1q 2.4q 2.5q 2.6q"]
     assert table["gone-a"][2:4] == ["missing", ""]
 
 
@@ -164,7 +165,7 @@ def test_a_canvas_gradebook_export_works_as_the_roster(graded, tmp_path):
     roster = read_roster(path)
     assert [(e.student, e.get("name"), e.get("canvas_id")) for e in roster] == [("sol-a", "Able, Sol", "101")]
     rows = export.canvas_rows(export.build_export(load_grades(graded[NB05]), roster, "zero"), "05_vae (4242)")
-    assert check_canvas(rows) == {"": "25", "sol-a": "35"}
+    assert check_canvas(rows) == {"": "25", "sol-a": "32"}
 
 
 def test_bad_rosters_and_options_are_refused(graded, tmp_path, capsys):
