@@ -46,7 +46,7 @@ class _UsesDistributions(RuntimeError):
     pass
 
 
-def _by_hand(out: dict, fn, *args):
+def _answered_by_hand(out: dict, fn, *args):
     """fn(*args) with torch.distributions switched off (as utils.checks_elbo.without_distributions does in the check
     cells, written out here so that the probe depends on nothing the kernel could replace); on use, a flag."""
     original = torch.distributions.Distribution.__init__
@@ -137,7 +137,7 @@ RESP_M = [[0.9, 0.1], [0.6, 0.4], [0.05, 0.95], [0.0, 1.0], [0.5, 0.5]]
 
 def probe_em_steps_visible(ns: dict) -> dict:
     out: dict = {}
-    if _by_hand(out, ns["e_step"], torch.tensor(X_TINY, dtype=F64),
+    if _answered_by_hand(out, ns["e_step"], torch.tensor(X_TINY, dtype=F64),
                 *(torch.tensor(v, dtype=F64) for v in THETA_TINY)) is None:
         return out
     resp, log_px = ns["e_step"](torch.tensor(X_TINY, dtype=F64), *(torch.tensor(v, dtype=F64) for v in THETA_TINY))
@@ -174,7 +174,7 @@ def _em_steps_hidden_inputs() -> dict:
 def probe_em_hidden(ns: dict) -> dict:
     inputs = _em_steps_hidden_inputs()
     out: dict = {}
-    if _by_hand(out, ns["e_step"], inputs["x"].clone(), inputs["pi"], inputs["mu"], inputs["var"]) is None:
+    if _answered_by_hand(out, ns["e_step"], inputs["x"].clone(), inputs["pi"], inputs["mu"], inputs["var"]) is None:
         return out
     resp, log_px = ns["e_step"](inputs["x"], inputs["pi"], inputs["mu"], inputs["var"])
     pi, mu, var = ns["m_step"](inputs["x_m"], inputs["resp"])
@@ -200,7 +200,7 @@ def _kl_hidden_inputs() -> dict:
 def _probe_kl(ns: dict, inputs: dict) -> dict:
     out = {}
     for name, (mu, logvar) in inputs.items():
-        value = _by_hand(out, ns["kl_normal_std"], mu, logvar)
+        value = _answered_by_hand(out, ns["kl_normal_std"], mu, logvar)
         if value is None:
             return out
         out[name] = value
@@ -249,7 +249,7 @@ def _elbo_grid_hidden() -> dict:
 def _probe_elbo(ns: dict, cases: dict) -> dict:
     out: dict = {}
     for name, (model, x, m, s) in cases.items():
-        value = _by_hand(out, ns["elbo"], x, m, s, model)
+        value = _answered_by_hand(out, ns["elbo"], x, m, s, model)
         if value is None:
             return out
         out[name] = value
