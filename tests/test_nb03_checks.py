@@ -123,6 +123,16 @@ def elbo_no_constant(x, mu, logvar, W, b, sigma2):
     return -0.5 * ((r * r).sum(-1) + (logvar.exp() * w2).sum(-1)) / sigma2 - kl(mu, logvar)
 
 
+def elbo_constant_with_sigma(x, mu, logvar, W, b, sigma2):  # log(2 pi sigma) where log(2 pi sigma^2) belongs
+    r, c, w2 = elbo_parts(x, mu, logvar, W, b, sigma2.sqrt())
+    return c - 0.5 * ((r * r).sum(-1) + (logvar.exp() * w2).sum(-1)) / sigma2 - kl(mu, logvar)
+
+
+def elbo_divided_by_sigma(x, mu, logvar, W, b, sigma2):  # ||.||^2 / (2 sigma) where / (2 sigma^2) belongs
+    r, c, w2 = elbo_parts(x, mu, logvar, W, b, sigma2)
+    return c - 0.5 * ((r * r).sum(-1) + (logvar.exp() * w2).sum(-1)) / sigma2.sqrt() - kl(mu, logvar)
+
+
 def elbo_summed(x, mu, logvar, W, b, sigma2):
     return elbo_no_constant(x, mu, logvar, W, b, sigma2).sum() - 0.5 * x.numel() * torch.log(2 * math.pi * sigma2)
 
@@ -163,6 +173,8 @@ def test_linear_elbo_solution_passes(nb, base, grade_id):
     (elbo_no_spread, "ex3_1a_visible", "the variance term sum_j s_j^2 ||w_j||^2 is missing"),
     (elbo_logvar_as_var, "ex3_1a_visible", "log(s^2) is used where the variance"),
     (elbo_no_constant, "ex3_1a_visible", "off by a constant"),
+    (elbo_constant_with_sigma, "ex3_1a_visible", "not the standard deviation sigma"),
+    (elbo_divided_by_sigma, "ex3_1a_visible", "divided by the wrong scale"),
     (elbo_summed, "ex3_1a_visible", "expected shape (200,), got ()"),
     (elbo_no_spread, "ex3_1a_hidden", "is too large"),
 ])

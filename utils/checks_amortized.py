@@ -26,6 +26,7 @@ OFFSET_NO_SPREAD = 3.9405  # the variance term sum_j s_j^2 ||w_j||^2 / (2 sigma^
 OFFSET_LOGVAR_AS_VAR = 1344.2709  # log s^2 used where s^2 belongs (the same for every image)
 OFFSET_NO_CONSTANT = -561.0587  # the constant -D/2 log(2 pi sigma^2) left out (it is positive here: sigma^2 < 1/(2 pi))
 OFFSET_KL_ADDED = 33.6152  # + KL instead of - KL: 2 KL(Q || p(z)), on average (it varies from image to image)
+OFFSET_SQUARE_OVER_SIGMA = 330.1112  # ||x - b - W z||^2 / (2 sigma) where / (2 sigma^2) belongs, on average
 # Exercise 3.1b: log p(x) - ELBO of Q = p(z) (the starting point), averaged over the 1,000 held-out images.
 GAP_AT_PRIOR = 581.57
 # Exercise 3.1b, non-linear model: the mean 25-sample ELBO of the per-point optimum on the 1,000 held-out images,
@@ -81,8 +82,13 @@ def _linear_elbo_mistake(offset: torch.Tensor) -> str:
             return "log(s^2) is used where the variance s^2 = exp(logvar) belongs."
         if near(OFFSET_NO_CONSTANT):
             return "the constant -D/2 log(2 pi sigma^2) of the Gaussian likelihood is missing."
+        return ("a constant term is wrong: the likelihood's constant is -D/2 log(2 pi sigma^2), with the variance "
+                "sigma^2 (the argument sigma2), not the standard deviation sigma.")
     elif near(OFFSET_KL_ADDED):
         return "the KL term is added instead of subtracted."
+    elif near(OFFSET_SQUARE_OVER_SIGMA):
+        return ("the squared error is divided by the wrong scale: E_Q[log p(x|z)] has ||x - b - W z||^2 / (2 sigma^2), "
+                "with the variance sigma^2 (sigma2), not sigma.")
     return "derive E_Q[log p(x|z)] again term by term: the square, its cross term and its variance part."
 
 
