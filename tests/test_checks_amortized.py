@@ -54,7 +54,7 @@ def test_linear_elbo_passes_the_reference(ppca):
 
 @pytest.mark.parametrize(("kwargs", "says"), [
     ({"kl_sign": 1.0}, "the KL term is added instead of subtracted"),
-    ({"spread": False}, "the variance term sum_j s_j^2 ||w_j||^2 is missing"),
+    ({"spread": False}, "the term that depends on Q's variances s_j^2 is missing"),
     ({"logvar_as_var": True}, "log(s^2) is used where the variance"),
     ({"constant": False}, "the constant -D/2 log(2 pi sigma^2)"),
 ])

@@ -95,3 +95,15 @@ def test_trained_checks_pass_the_reference_figures(capsys):
     ca.code_kl(152.1)
     ca.denoising_gain(133.4, 102.8)
     assert capsys.readouterr().out.count("✓") == 4
+
+
+def test_an_elementwise_square_root_of_the_covariance_is_named_before_reproducibility():
+    def fit(codes):
+        return codes.mean(0), torch.cov(codes.T)
+
+    def sample(mean, cov, n, generator=None):
+        eps = torch.randn(n, len(mean), generator=generator, dtype=mean.dtype)
+        return mean + eps @ cov.sqrt().T  # NaN where a covariance entry is negative
+
+    with pytest.raises(AssertionError, match="factor A with A Aᵀ = Σ"):
+        ca.gaussian(fit, sample)

@@ -170,7 +170,7 @@ def test_linear_elbo_solution_passes(nb, base, grade_id):
 
 @pytest.mark.parametrize(("wrong", "grade_id", "says"), [
     (elbo_kl_added, "ex3_1a_visible", "the KL term is added instead of subtracted"),
-    (elbo_no_spread, "ex3_1a_visible", "the variance term sum_j s_j^2 ||w_j||^2 is missing"),
+    (elbo_no_spread, "ex3_1a_visible", "the term that depends on Q's variances s_j^2 is missing"),
     (elbo_logvar_as_var, "ex3_1a_visible", "log(s^2) is used where the variance"),
     (elbo_no_constant, "ex3_1a_visible", "off by a constant"),
     (elbo_constant_with_sigma, "ex3_1a_visible", "not the standard deviation sigma"),

@@ -22,11 +22,11 @@ from utils import checks
 
 # ---- numbers stored from the reference solution (notebook 03, offline MNIST, d = 8) -------------------------------
 # Exercise 3.1a, the first 200 held-out images at the exact posterior: ELBO - log p(x) of typical wrong answers.
-OFFSET_NO_SPREAD = 3.9405  # the variance term sum_j s_j^2 ||w_j||^2 / (2 sigma^2) left out (the same for every image)
+OFFSET_NO_SPREAD = 3.9405  # the term that depends on Q's variances left out (the same for every image)
 OFFSET_LOGVAR_AS_VAR = 1344.2709  # log s^2 used where s^2 belongs (the same for every image)
 OFFSET_NO_CONSTANT = -561.0587  # the constant -D/2 log(2 pi sigma^2) left out (it is positive here: sigma^2 < 1/(2 pi))
 OFFSET_KL_ADDED = 33.6152  # + KL instead of - KL: 2 KL(Q || p(z)), on average (it varies from image to image)
-OFFSET_SQUARE_OVER_SIGMA = 330.1112  # ||x - b - W z||^2 / (2 sigma) where / (2 sigma^2) belongs, on average
+OFFSET_SQUARE_OVER_SIGMA = 330.1112  # the squared error scaled by sigma where sigma^2 belongs, on average
 # Exercise 3.1b: log p(x) - ELBO of Q = p(z) (the starting point), averaged over the 1,000 held-out images.
 GAP_AT_PRIOR = 581.57
 # Exercise 3.1b, non-linear model: the mean 25-sample ELBO of the per-point optimum on the 1,000 held-out images,
@@ -77,7 +77,7 @@ def _linear_elbo_mistake(offset: torch.Tensor) -> str:
 
     if spread < 1e-6 * max(1.0, abs(mean)):  # the same offset for every image
         if near(OFFSET_NO_SPREAD):
-            return "the variance term sum_j s_j^2 ||w_j||^2 is missing (the price of Q's width)."
+            return "the term that depends on Q's variances s_j^2 is missing (the price of Q's width)."
         if near(OFFSET_LOGVAR_AS_VAR):
             return "log(s^2) is used where the variance s^2 = exp(logvar) belongs."
         if near(OFFSET_NO_CONSTANT):
@@ -87,8 +87,8 @@ def _linear_elbo_mistake(offset: torch.Tensor) -> str:
     elif near(OFFSET_KL_ADDED):
         return "the KL term is added instead of subtracted."
     elif near(OFFSET_SQUARE_OVER_SIGMA):
-        return ("the squared error is divided by the wrong scale: E_Q[log p(x|z)] has ||x - b - W z||^2 / (2 sigma^2), "
-                "with the variance sigma^2 (sigma2), not sigma.")
+        return ("the squared error is divided by the wrong scale: the Gaussian likelihood divides by the variance "
+                "sigma^2 (the argument sigma2), not by sigma.")
     return "derive E_Q[log p(x|z)] again term by term: the square, its cross term and its variance part."
 
 

@@ -256,6 +256,9 @@ def gaussian(fit_gaussian: Callable, sample_gaussian: Callable) -> None:
     cov, n = a @ a.T, 20_000
     samples = sample_gaussian(mean, cov, n, torch.Generator().manual_seed(4))
     checks.check_shape("sample_gaussian", samples, (n, 3))
+    checks.check_finite("sample_gaussian", samples,
+                        hint="an elementwise square root of Σ fails on a negative covariance entry: use a "
+                             "factor A with A Aᵀ = Σ.")
     if not torch.equal(samples, sample_gaussian(mean, cov, n, torch.Generator().manual_seed(4))):
         checks.fail("sample_gaussian", "two calls with equally seeded generators differ.",
                     "draw eps with generator=generator.")

@@ -216,7 +216,9 @@ def closed_form_variances(score_function_variance: Callable[[float], float],
         checks.check_finite(f"{name}(2)", got)
         if abs(got - second_moment) < 1e-9:
             checks.fail(name, f"got {got:g} at θ = 2, the second moment E[g²].", "subtract the squared mean.")
-        checks.check_close(f"{name}(2)", got, at_2, rtol=1e-9)
+        checks.check_close(f"{name}(2)", got, at_2, rtol=1e-9,
+                           hint="write the estimator g in terms of ε ~ N(0, 1), expand E[g²] in powers of ε "
+                                "(E[ε²] = 1, E[ε⁴] = 3, E[ε⁶] = 15, odd moments 0), then subtract the squared mean.")
         checks.check_close(f"{name}(1)", float(fn(1.0)), at_1, rtol=1e-9,
                            hint="the formula must hold for every θ, not only θ = 2.")
 
