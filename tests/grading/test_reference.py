@@ -120,6 +120,8 @@ def test_git_holds_no_reference_results_or_other_large_data():
     shipped = {"utils/datasets/mnist_5000.npz", "utils/datasets/nb03_decoder.npy"}
     binary = [p for p in tracked if p.endswith((".npz", ".npy", ".pt", ".pth", ".pkl", ".zip", ".gz")) and p not in shipped]
     assert not binary, f"data files in git (build them locally instead): {binary}"
-    large = [p for p in tracked if (ROOT / p).is_file() and (ROOT / p).stat().st_size > 2 * 2**20]
-    assert not large, f"files over 2 MB in git: {large}"
+    # A solution notebook stores each figure twice (the PNG, and the HTML that carries its alt text): 05 is 2.1 MB.
+    limit = {p: 3 * 2**20 for p in tracked if p.startswith("solutions/") and p.endswith(".ipynb")}
+    large = [p for p in tracked if (ROOT / p).is_file() and (ROOT / p).stat().st_size > limit.get(p, 2 * 2**20)]
+    assert not large, f"files over their size limit (2 MB, a solution notebook 3 MB) in git: {large}"
     assert "/build/" in (ROOT / ".gitignore").read_text().split()  # where the references are cached
