@@ -477,8 +477,6 @@ def test_sample_variance_interval_is_chi_square_for_normal_draws():
 def test_figures():
     fig = demo.reparameterization_graph()
     assert len(fig.axes) == 2 and all(ax.get_title() for ax in fig.axes)
-    fig = demo.variances_plot([0.1, 1, 10], {"a": [1, 2, 3], "b": [3, 2, 1]}, "ω", "t")
-    assert fig.axes[0].get_xlabel() == "ω" and len(fig.axes[0].lines) == 2
     fig = demo.runs_plot(range(5), {"a": np.random.rand(3, 5), "b": np.random.rand(3, 5)}, ylabel="θ", title="t",
                          target=0.0)
     ax = fig.axes[0]

@@ -90,3 +90,11 @@ def test_a_failed_cell_leaves_no_figure_to_show():
     fig = plt.figure()
     plot.close_figures_of_failed_cell(Shell())
     assert plt.fignum_exists(fig.number)
+
+
+def test_variance_loglog_takes_another_x():
+    fig = plot.variance_loglog([0.1, 1, 10], {"a": [1, 2, 3], "b": [3, 2, 1]}, xlabel="frequency ω",
+                               ylabel="per-sample variance")
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel(), len(ax.lines)) == ("frequency ω", "per-sample variance", 2)
+    assert ax.get_xscale() == ax.get_yscale() == "log"

@@ -107,25 +107,6 @@ def bias_variance_plot(xs: Sequence[float], bias: Sequence[float], variance: Seq
     return fig
 
 
-def variances_plot(xs: Sequence[float], variances: Mapping[str, Sequence[float]], xlabel: str, title: str,
-                   ax: Axes | None = None) -> Figure:
-    """Per-sample variances of several estimators against a parameter, on log-log axes.
-
-    variances: name -> one variance per x (positive).
-    """
-    fig, ax = axes(ax)
-    markers = "osD^v"
-    for i, (name, values) in enumerate(variances.items()):
-        ax.loglog(xs, values, marker=markers[i % len(markers)], color=LINE_COLORS[i % len(LINE_COLORS)],
-                  ls=LINE_STYLES[i % len(LINE_STYLES)], label=name)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("per-sample variance (log scale)")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, which="both")
-    return fig
-
-
 def _node(ax: Axes, xy: tuple[float, float], text: str, random: bool) -> None:
     """A node of a computational graph: an orange ellipse for a random variable, a grey box for a deterministic
     value."""

@@ -212,12 +212,13 @@ def manifold_grid(decode: Callable[[torch.Tensor], torch.Tensor], n: int = 15, s
     return fig
 
 
-def variance_loglog(sample_sizes: Sequence[int], variances: Mapping[str, Sequence[float]],
+def variance_loglog(sample_sizes: Sequence[float], variances: Mapping[str, Sequence[float]],
                     reference: Mapping[str, float] | None = None, title: str = "Estimator variance",
-                    ax: Axes | None = None) -> Figure:
-    """Plot each estimator's variance against the number of samples N on log-log axes.
+                    ax: Axes | None = None, xlabel: str = "number of samples N",
+                    ylabel: str = "variance of the estimate") -> Figure:
+    """Plot each estimator's variance against the number of samples N (or another positive x) on log-log axes.
 
-    reference: optional per-sample variances v, drawn as dashed lines v / N (the closed form).
+    reference: optional per-sample variances v, drawn as dashed lines v / N (the closed form; only for x = N).
     """
     fig, ax = axes(ax)
     ns = np.asarray(sample_sizes, dtype=float)
@@ -227,8 +228,8 @@ def variance_loglog(sample_sizes: Sequence[int], variances: Mapping[str, Sequenc
         ax.loglog(ns, values, marker=markers[i % len(markers)], ls="-", color=color, label=name)
         if reference and name in reference:
             ax.loglog(ns, reference[name] / ns, ls="--", color=color, alpha=0.7, label=f"{name}: {reference[name]:g}/N")
-    ax.set_xlabel("number of samples N")
-    ax.set_ylabel("variance of the estimate")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3, which="both")
